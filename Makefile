@@ -1,0 +1,17 @@
+# crm_lifecycle: every target bootstraps what it needs (scripts/bootstrap.py).
+# ODOO_SRC=<Odoo 18.0 source tree or git directory> is taken from the environment.
+PYTHON3 ?= python3
+
+.PHONY: run test lint bootstrap bench
+
+run: ## Odoo with crm_lifecycle and demo data on http://127.0.0.1:8069
+	$(PYTHON3) scripts/odoo_run.py
+
+test: ## fresh database, Odoo's test runner, then pytest on tests/
+	$(PYTHON3) scripts/odoo_test.py
+
+lint: ## pre-commit: ruff, pylint-odoo, OCA checks, prettier (XML)
+	$(PYTHON3) scripts/lint.py
+
+bootstrap: ## only prepare the cache (Odoo source, virtualenv, PostgreSQL)
+	$(PYTHON3) scripts/bootstrap.py

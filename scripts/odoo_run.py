@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""README command 1 (``make run``): Odoo with crm_lifecycle and demo data.
+
+Creates the database ``crm_lifecycle`` with the module and demo data when it
+does not exist, updates the module when its files changed since the last run,
+then serves Odoo on http://127.0.0.1:8069 (``PORT`` to change it,
+``CRM_LIFECYCLE_DB`` for another database name).
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bootstrap  # noqa: E402
+
+MODULE = "crm_lifecycle"
+
+
+def module_digest():
+    """A digest of the module's files, to update the database only when needed."""
+    digest = hashlib.sha256()
+    root = bootstrap.REPO_ROOT / MODULE
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def module_state(prepared, database):
+    """The module's state in ``database``, or None when there is no such database."""
+    env = bootstrap.prepared_pg_env(prepared)
+    state = bootstrap.pgtools(
+        Path(prepared["VENV"]), "module-state", database, MODULE, env=env
+    )
+    return state or None
+
+
+def main():
+    try:
+        prepared = bootstrap.bootstrap()
+    except bootstrap.BootstrapError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    database = os.environ.get("CRM_LIFECYCLE_DB", "crm_lifecycle")
+    port = os.environ.get("PORT", "8069")
+    odoo = [prepared["PYTHON"], prepared["ODOO_BIN"], "--config", prepared["ODOO_RC"]]
+    odoo += ["--database", database]
+    stamp = bootstrap.CACHE / "run" / f"{database}.module-digest"
+    stamp.parent.mkdir(exist_ok=True)
+    digest = module_digest()
+    state = module_state(prepared, database)
+    step = None
+    if state != "installed":
+        # Demo data is loaded by default on 18.0 (no --without-demo flag).
+        print(f"[run] installing {MODULE} with demo data in database {database}")
+        step = ["--init", MODULE]
+    elif not stamp.is_file() or stamp.read_text() != digest:
+        print(f"[run] updating {MODULE} in database {database}")
+        step = ["--update", MODULE]
+    if step:
+        http = ["--http-port", str(bootstrap._free_port()), "--max-cron-threads", "0"]
+        subprocess.run(odoo + step + http + ["--stop-after-init"], check=True)
+        stamp.write_text(digest)
+    url = f"http://127.0.0.1:{port}"
+    print(f"[run] Odoo with {MODULE}: {url}/web/login  login: admin  password: admin")
+    print("[run] stop it with Ctrl+C", flush=True)
+    command = odoo + ["--db-filter", f"^{database}$", "--http-port", port]
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Fixtures for the repository-level tests, run by pytest-odoo from ``make test``.
+
+``scripts/odoo_test.py`` passes the prepared environment (``PYTHON``,
+``ODOO_BIN``, ``ODOO_RC``) and the database where the module was installed.
+"""
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+import xmlrpc.client
+
+import pytest
+
+import odoo
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def database():
+    return odoo.tools.config["db_name"]
+
+
+@pytest.fixture(scope="session")
+def odoo_server(database):
+    """An Odoo server on a free port serving the test database."""
+    port = _free_port()
+    command = [
+        os.environ["PYTHON"],
+        os.environ["ODOO_BIN"],
+        "--config",
+        os.environ["ODOO_RC"],
+        "--database",
+        database,
+        "--db-filter",
+        f"^{database}$",
+        "--http-port",
+        str(port),
+        "--max-cron-threads",
+        "0",
+        "--log-level",
+        "warn",
+    ]
+    process = subprocess.Popen(command)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/web/login", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"Odoo did not start on {url}")
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+class XmlRpcClient:
+    """What an external integration does: log in, then call models."""
+
+    def __init__(self, url, database, login="admin", password="admin"):
+        self.database = database
+        self.password = password
+        common = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/common")
+        self.uid = common.authenticate(database, login, password, {})
+        self.models = xmlrpc.client.ServerProxy(
+            f"{url}/xmlrpc/2/object", allow_none=True
+        )
+
+    def call(self, model, method, *args, **kwargs):
+        return self.models.execute_kw(
+            self.database, self.uid, self.password, model, method, list(args), kwargs
+        )
+
+
+@pytest.fixture(scope="session")
+def xmlrpc_admin(odoo_server, database):
+    return XmlRpcClient(odoo_server, database)

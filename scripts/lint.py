@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bootstrap  # noqa: E402
 
 REQUIREMENTS = bootstrap.REPO_ROOT / "scripts" / "requirements-lint.txt"
-NPM_PACKAGES = ["prettier@3.5.3", "@prettier/plugin-xml@3.4.1"]
+# The versions of the OCA repository template.
+NPM_PACKAGES = ["prettier@2.8.8", "@prettier/plugin-xml@2.2.0"]
 
 
 def ensure_lint_venv():

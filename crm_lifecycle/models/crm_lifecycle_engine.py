@@ -1,0 +1,542 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+from odoo.tools import SQL, split_every
+
+from .crm_lifecycle_stage import BUILTIN_CODES, CHURN_CODES
+
+_logger = logging.getLogger(__name__)
+
+# Metric fields of res.partner written by the engine (company-dependent).
+METRIC_FIELDS = (
+    "purchase_count",
+    "first_purchase_date",
+    "last_purchase_date",
+    "paid_revenue",
+    "paid_revenue_12m",
+    "invoiced_revenue",
+    "receivable_open",
+    "receivable_overdue",
+    "max_days_overdue",
+    "avg_days_to_pay",
+    "purchase_interval_days",
+    "expected_next_purchase_date",
+    "lead_count",
+    "open_opportunity_count",
+    "pipeline_expected_revenue",
+    "won_opportunity_count",
+    "lost_opportunity_count",
+)
+PAID_STATES = ("paid", "in_payment", "partial")
+DEFAULT_BATCH_SIZE = 200
+
+
+class CrmLifecycleEngine(models.AbstractModel):
+    """The one place that computes lifecycle metrics and stages.
+
+    It works on a batch of commercial partners for one company with a constant
+    number of queries: metrics from invoices, receivables and leads (three
+    queries), then the stage of each client in Python, then one flush of the
+    results, one batch of history rows and one batch of chatter notes.
+    """
+
+    _name = "crm.lifecycle.engine"
+    _description = "Client Lifecycle Engine"
+
+    # ------------------------------------------------------------------
+    # Entry points
+    # ------------------------------------------------------------------
+    @api.model
+    def recompute(self, partners, companies=None):
+        """Recompute ``partners`` (any contacts: their commercial entities are
+        computed) in ``companies`` (default: the allowed companies) now.
+
+        The engine works as superuser: callers check the user's rights."""
+        self = self.sudo()
+        commercial = partners.sudo().commercial_partner_id
+        for company in companies or self.env.companies:
+            for batch in split_every(self._batch_size(), commercial.ids):
+                self._compute_batch(self.env["res.partner"].browse(batch), company)
+
+    @api.model
+    def enqueue_all(self):
+        """Queue every client of every company; the cron does the work."""
+        partners = self.env["res.partner"].sudo().search(self._client_domain())
+        self.env["crm.lifecycle.queue"]._enqueue(partners.ids)
+        self.env.ref("crm_lifecycle.ir_cron_lifecycle_queue")._trigger()
+        return len(partners)
+
+    @api.model
+    def _cron_process_queue(self):
+        self.process_queue(auto_commit=True)
+
+    @api.model
+    def process_queue(self, limit=None, auto_commit=False):
+        """Drain the queue in batches of the configured size.
+
+        Each batch runs in a savepoint: when it fails, its clients are retried
+        one by one so that one bad client is logged and skipped without
+        blocking the others. With ``auto_commit`` (the cron) every batch is
+        committed. Returns the number of clients processed.
+        """
+        self = self.sudo()
+        Queue = self.env["crm.lifecycle.queue"].sudo()
+        batch_size = self._batch_size()
+        processed = 0
+        while limit is None or processed < limit:
+            size = batch_size if limit is None else min(batch_size, limit - processed)
+            self.env.cr.execute(
+                SQL(
+                    """
+                    SELECT company_id, array_agg(partner_id) FROM (
+                        SELECT company_id, partner_id FROM crm_lifecycle_queue
+                         ORDER BY company_id, partner_id LIMIT %s
+                         FOR UPDATE SKIP LOCKED
+                    ) q GROUP BY company_id
+                    """,
+                    size,
+                )
+            )
+            rows = self.env.cr.fetchall()
+            if not rows:
+                break
+            for company_id, partner_ids in rows:
+                company = self.env["res.company"].browse(company_id)
+                self._process_queued(company, partner_ids)
+                Queue.search(
+                    [("company_id", "=", company_id), ("partner_id", "in", partner_ids)]
+                ).unlink()
+                processed += len(partner_ids)
+            if auto_commit:
+                remaining = Queue.search_count([])
+                self.env["ir.cron"]._notify_progress(
+                    done=processed, remaining=remaining
+                )
+                # the cron commits each batch: a failure later never loses it
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        return processed
+
+    def _process_queued(self, company, partner_ids):
+        partners = (
+            self.env["res.partner"]
+            .browse(partner_ids)
+            .exists()
+            .filtered_domain(self._client_domain())
+        )
+        try:
+            with self.env.cr.savepoint():
+                self._compute_batch(partners, company)
+        except Exception:
+            self.env.invalidate_all()
+            for partner in partners:
+                try:
+                    with self.env.cr.savepoint():
+                        self._compute_batch(partner, company)
+                except Exception:
+                    self.env.invalidate_all()
+                    _logger.exception(
+                        "Lifecycle: client %s skipped in company %s",
+                        partner.id,
+                        company.id,
+                    )
+
+    # ------------------------------------------------------------------
+    # Batch computation
+    # ------------------------------------------------------------------
+    def _compute_batch(self, partners, company):
+        """Compute metrics and stage of commercial ``partners`` in ``company``."""
+        partners = partners.with_company(company).with_context(
+            lifecycle_engine=True, active_test=False
+        )
+        if not partners:
+            return
+        self.env.flush_all()
+        today = fields.Date.context_today(self.with_company(company))
+        metrics = self._metrics(partners, company, today)
+        stages = self.env["crm.lifecycle.stage"].search(
+            [("company_id", "in", [False, company.id])], order="priority desc, sequence"
+        )
+        changes = self._write_results(partners, company, metrics, stages, today)
+        self._log_changes(changes, company)
+
+    def _metrics(self, partners, company, today):
+        """Return {partner_id: {metric: value}} for ``partners`` in ``company``."""
+        ids = partners.ids
+        metrics = {pid: self._empty_metrics() for pid in ids}
+        for row in self._query_invoices(ids, company, today):
+            metrics[row["partner_id"]].update(row)
+        for row in self._query_receivables(ids, company, today):
+            metrics[row["partner_id"]].update(row)
+        for row in self._query_leads(ids, company):
+            metrics[row["partner_id"]].update(row)
+        for values in metrics.values():
+            values.pop("partner_id", None)
+            interval = values["purchase_interval_days"]
+            if values["purchase_count"] < 3 or not interval:
+                interval = company.lifecycle_default_interval_days
+            values["reference_interval"] = interval
+            if values["last_purchase_date"]:
+                values["expected_next_purchase_date"] = values[
+                    "last_purchase_date"
+                ] + timedelta(days=round(interval))
+        return metrics
+
+    def _empty_metrics(self):
+        return {name: (None if name.endswith("_date") else 0) for name in METRIC_FIELDS}
+
+    def _fetch(self, query):
+        self.env.cr.execute(query)
+        columns = [column.name for column in self.env.cr.description]
+        return [dict(zip(columns, row, strict=True)) for row in self.env.cr.fetchall()]
+
+    def _query_invoices(self, partner_ids, company, today):
+        # Amounts are untaxed, in company currency (the *_signed columns), pro
+        # rata of what is paid; refunds count negative. An invoice and the
+        # credit note that fully reversed it (payment_state 'reversed') are
+        # both left out.
+        return self._fetch(
+            SQL(
+                """
+                WITH doc AS (
+                    SELECT m.id, m.commercial_partner_id AS partner_id, m.move_type,
+                           m.invoice_date, m.payment_state,
+                           m.amount_untaxed_signed AS untaxed,
+                           CASE WHEN m.amount_total_signed = 0 THEN 0
+                                ELSE (m.amount_total_signed - m.amount_residual_signed)
+                                     / m.amount_total_signed END AS paid_ratio
+                      FROM account_move m
+                     WHERE m.company_id = %(company)s
+                       AND m.state = 'posted'
+                       AND m.move_type IN ('out_invoice', 'out_refund')
+                       AND m.commercial_partner_id = ANY(%(partners)s)
+                       AND m.payment_state != 'reversed'
+                       AND NOT EXISTS (
+                           SELECT 1 FROM account_move o
+                            WHERE o.id = m.reversed_entry_id
+                              AND o.payment_state = 'reversed')
+                ),
+                purchase AS (
+                    SELECT * FROM doc
+                     WHERE move_type = 'out_invoice' AND payment_state IN %(paid)s
+                ),
+                gaps AS (
+                    SELECT partner_id,
+                           invoice_date - lag(invoice_date) OVER (
+                               PARTITION BY partner_id ORDER BY invoice_date
+                           ) AS gap
+                      FROM (SELECT DISTINCT partner_id, invoice_date FROM purchase) d
+                ),
+                paid_dates AS (
+                    SELECT l.move_id, max(r.max_date) AS paid_date
+                      FROM account_move_line l
+                      JOIN account_partial_reconcile r ON r.debit_move_id = l.id
+                     WHERE l.move_id IN (
+                               SELECT id FROM purchase
+                                WHERE payment_state IN ('paid', 'in_payment'))
+                       AND l.display_type = 'payment_term'
+                     GROUP BY l.move_id
+                )
+                SELECT d.partner_id,
+                       count(p.id) AS purchase_count,
+                       min(p.invoice_date) AS first_purchase_date,
+                       max(p.invoice_date) AS last_purchase_date,
+                       coalesce(sum(d.untaxed * d.paid_ratio) FILTER (
+                           WHERE p.id IS NOT NULL
+                              OR (d.move_type = 'out_refund'
+                                  AND d.payment_state IN %(paid)s)), 0)
+                           AS paid_revenue,
+                       coalesce(sum(d.untaxed * d.paid_ratio) FILTER (
+                           WHERE (p.id IS NOT NULL
+                                  OR (d.move_type = 'out_refund'
+                                      AND d.payment_state IN %(paid)s))
+                             AND d.invoice_date > %(year_ago)s), 0)
+                           AS paid_revenue_12m,
+                       coalesce(sum(d.untaxed), 0) AS invoiced_revenue,
+                       coalesce(avg(pd.paid_date - p.invoice_date), 0)
+                           AS avg_days_to_pay,
+                       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY g.gap)
+                          FROM gaps g
+                         WHERE g.partner_id = d.partner_id AND g.gap IS NOT NULL)
+                           AS purchase_interval_days
+                  FROM doc d
+                  LEFT JOIN purchase p ON p.id = d.id
+                  LEFT JOIN paid_dates pd ON pd.move_id = d.id
+                 GROUP BY d.partner_id
+                """,
+                company=company.id,
+                partners=partner_ids,
+                paid=PAID_STATES,
+                year_ago=today - relativedelta(months=12),
+            )
+        )
+
+    def _query_receivables(self, partner_ids, company, today):
+        return self._fetch(
+            SQL(
+                """
+                SELECT m.commercial_partner_id AS partner_id,
+                       sum(l.amount_residual) AS receivable_open,
+                       coalesce(sum(l.amount_residual) FILTER (
+                           WHERE l.date_maturity < %(today)s), 0) AS receivable_overdue,
+                       coalesce(max(%(today)s - l.date_maturity) FILTER (
+                           WHERE l.date_maturity < %(today)s
+                             AND l.amount_residual > 0), 0) AS max_days_overdue
+                  FROM account_move_line l
+                  JOIN account_move m ON m.id = l.move_id
+                  JOIN account_account a ON a.id = l.account_id
+                 WHERE l.company_id = %(company)s
+                   AND l.parent_state = 'posted'
+                   AND a.account_type = 'asset_receivable'
+                   AND NOT l.reconciled
+                   AND m.commercial_partner_id = ANY(%(partners)s)
+                 GROUP BY m.commercial_partner_id
+                """,
+                company=company.id,
+                partners=partner_ids,
+                today=today,
+            )
+        )
+
+    def _query_leads(self, partner_ids, company):
+        # Leads without a company belong to every company.
+        return self._fetch(
+            SQL(
+                """
+                WITH lead AS (
+                    SELECT p.commercial_partner_id AS partner_id, l.type, l.active,
+                           l.probability, l.expected_revenue,
+                           coalesce(s.is_won, false) AS is_won
+                      FROM crm_lead l
+                      JOIN res_partner p ON p.id = l.partner_id
+                      LEFT JOIN crm_stage s ON s.id = l.stage_id
+                     WHERE p.commercial_partner_id = ANY(%(partners)s)
+                       AND (l.company_id = %(company)s OR l.company_id IS NULL)
+                )
+                SELECT partner_id,
+                       count(*) AS lead_count,
+                       count(*) FILTER (WHERE type = 'opportunity' AND active
+                                          AND NOT is_won) AS open_opportunity_count,
+                       coalesce(sum(expected_revenue * probability / 100.0) FILTER (
+                           WHERE type = 'opportunity' AND active AND NOT is_won), 0)
+                           AS pipeline_expected_revenue,
+                       count(*) FILTER (WHERE is_won) AS won_opportunity_count,
+                       count(*) FILTER (WHERE NOT active AND probability = 0)
+                           AS lost_opportunity_count
+                  FROM lead
+                 GROUP BY partner_id
+                """,
+                company=company.id,
+                partners=partner_ids,
+            )
+        )
+
+    # ------------------------------------------------------------------
+    # Stages
+    # ------------------------------------------------------------------
+    def _builtin_condition(self, code, values, company, today):
+        """Whether the built-in rule of stage ``code`` holds for ``values``."""
+        purchases = values["purchase_count"]
+        days_since = (
+            (today - values["last_purchase_date"]).days
+            if values["last_purchase_date"]
+            else 0
+        )
+        interval = values["reference_interval"]
+        if code == "target":
+            return True
+        if code == "prospect":
+            return values["lead_count"] > 0
+        if code == "opportunity":
+            return values["open_opportunity_count"] > 0
+        if code == "new_customer":
+            return purchases >= 1
+        if code == "repeat_customer":
+            return purchases >= 2
+        if code == "loyal":
+            tenure = relativedelta(today, values["first_purchase_date"] or today)
+            return (
+                purchases >= company.lifecycle_loyal_min_purchases
+                and tenure.years * 12 + tenure.months
+                >= company.lifecycle_loyal_min_months
+                and values["max_days_overdue"]
+                <= company.lifecycle_loyal_max_overdue_days
+            )
+        if code == "at_risk":
+            return purchases >= 1 and days_since > company.lifecycle_at_risk_factor * (
+                interval
+            )
+        if code == "dormant":
+            return purchases >= 1 and days_since > company.lifecycle_dormant_factor * (
+                interval
+            )
+        if code == "lost":
+            if purchases:
+                return days_since > company.lifecycle_lost_days
+            lost = values["lost_opportunity_count"]
+            return bool(lost) and lost == values["lead_count"]
+        return False
+
+    def _evaluate_stage(self, partner, values, stages, domain_matches, company, today):
+        for stage in stages:
+            builtin = stage.code in BUILTIN_CODES
+            has_domain = stage.id in domain_matches
+            if not builtin and not has_domain:
+                continue  # set by hand only
+            if has_domain and partner.id not in domain_matches[stage.id]:
+                continue
+            if builtin and not self._builtin_condition(
+                stage.code, values, company, today
+            ):
+                continue
+            return stage
+        return stages.browse()
+
+    def _write_results(self, partners, company, metrics, stages, today):
+        """Write metrics and stages through the cache, flushed in one UPDATE per
+        set of fields, on the commercial partners and their contacts."""
+        Partner = self.env["res.partner"].with_company(company)
+        contacts = Partner.with_context(active_test=False).search(
+            [("commercial_partner_id", "in", partners.ids)]
+        )
+        by_commercial = {}
+        for contact in contacts:
+            by_commercial.setdefault(contact.commercial_partner_id.id, []).append(
+                contact.id
+            )
+        now = fields.Datetime.now()
+        # metrics go into the cache first: rule domains are evaluated on them
+        self._cache_values(contacts, by_commercial, metrics, METRIC_FIELDS)
+        domain_matches = {}
+        for stage in stages:
+            domain = stage._get_rule_domain()
+            if domain:
+                domain_matches[stage.id] = set(partners.filtered_domain(domain).ids)
+        changes = []
+        results = {}
+        for partner in partners:
+            values = metrics[partner.id]
+            current = partner.lifecycle_stage_id
+            result = {
+                "lifecycle_stage_id": current.id or None,
+                "lifecycle_stage_locked": partner.lifecycle_stage_locked,
+                "lifecycle_stage_date": partner.lifecycle_stage_date,
+                "lifecycle_lock_purchase_count": partner.lifecycle_lock_purchase_count,
+                "lifecycle_computed_date": now,
+            }
+            results[partner.id] = result
+            reason = "rule"
+            if partner.lifecycle_stage_locked:
+                if (
+                    company.lifecycle_unlock_on == "purchase"
+                    and values["purchase_count"] > partner.lifecycle_lock_purchase_count
+                ):
+                    result["lifecycle_stage_locked"] = False
+                    reason = "event"
+                else:
+                    continue
+            stage = self._evaluate_stage(
+                partner, values, stages, domain_matches, company, today
+            )
+            if not stage or stage == current:
+                continue
+            if current.code in CHURN_CODES and stage.is_customer_stage:
+                reason = "reactivation"
+            result["lifecycle_stage_id"] = stage.id
+            result["lifecycle_stage_date"] = now
+            changes.append(
+                (partner, current, stage, reason, partner.lifecycle_stage_date)
+            )
+        state_fields = (
+            "lifecycle_stage_id",
+            "lifecycle_stage_locked",
+            "lifecycle_stage_date",
+            "lifecycle_lock_purchase_count",
+            "lifecycle_computed_date",
+        )
+        self._cache_values(contacts, by_commercial, results, state_fields)
+        contacts.flush_recordset()
+        return changes
+
+    def _cache_values(self, contacts, by_commercial, values_by_partner, fnames):
+        cache = self.env.cache
+        ids, rows = [], []
+        for commercial_id, contact_ids in by_commercial.items():
+            for contact_id in contact_ids:
+                ids.append(contact_id)
+                rows.append(values_by_partner[commercial_id])
+        records = contacts.browse(ids)
+        for fname in fnames:
+            field = records._fields[fname]
+            cache.update(
+                records,
+                field,
+                [field.convert_to_cache(row[fname], records) for row in rows],
+                dirty=True,
+            )
+        records.modified(fnames)
+
+    def _log_changes(self, changes, company):
+        """History rows and chatter notes for stage changes, in batches."""
+        if not changes:
+            return
+        now = fields.Datetime.now()
+        reasons = dict(
+            self.env["crm.lifecycle.history"]
+            ._fields["reason"]
+            ._description_selection(self.env)
+        )
+        self.env["crm.lifecycle.history"].sudo().create(
+            [
+                {
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "stage_from_id": old.id,
+                    "stage_to_id": new.id,
+                    "reason": reason,
+                    "date": now,
+                    "days_in_previous_stage": (now - since).total_seconds() / 86400
+                    if since and old
+                    else 0.0,
+                }
+                for partner, old, new, reason, since in changes
+            ]
+        )
+        bodies = {}
+        for partner, old, new, reason, _since in changes:
+            bodies[partner.id] = self.env._(
+                "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)",
+                company=company.name,
+                old=old.name or self.env._("none"),
+                new=new.name,
+                reason=reasons[reason],
+            )
+        partners = self.env["res.partner"].browse(list(bodies))
+        partners._message_log_batch(bodies=bodies)
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+    @api.model
+    def _client_domain(self):
+        """Clients: commercial entities that are not a company of this database
+        nor the partner of an internal user."""
+        company_partners = self.env["res.company"].sudo().search([]).partner_id
+        return [
+            ("parent_id", "=", False),
+            ("partner_share", "=", True),
+            ("id", "not in", company_partners.ids),
+        ]
+
+    @api.model
+    def _batch_size(self):
+        value = (
+            self.env["ir.config_parameter"].sudo().get_param("crm_lifecycle.batch_size")
+        )
+        try:
+            return max(1, int(value or DEFAULT_BATCH_SIZE))
+        except ValueError:
+            return DEFAULT_BATCH_SIZE

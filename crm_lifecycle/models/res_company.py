@@ -1,0 +1,89 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class ResCompany(models.Model):
+    _inherit = "res.company"
+
+    # Thresholds of the default lifecycle stages (see crm.lifecycle.stage help)
+    lifecycle_default_interval_days = fields.Integer(
+        string="Default purchase interval (days)",
+        default=90,
+        help="Expected days between two purchases of a client with fewer than "
+        "3 purchases; clients with 3 or more use the median of their own intervals.",
+    )
+    lifecycle_at_risk_factor = fields.Float(
+        string="At risk after (× interval)",
+        default=1.5,
+        help="A customer is at risk when the days since its last purchase "
+        "exceed this factor times its purchase interval.",
+    )
+    lifecycle_dormant_factor = fields.Float(
+        string="Dormant after (× interval)",
+        default=3.0,
+    )
+    lifecycle_lost_days = fields.Integer(
+        string="Lost after (days without purchase)",
+        default=365,
+    )
+    lifecycle_loyal_min_purchases = fields.Integer(
+        string="Loyal: minimum paid purchases",
+        default=4,
+    )
+    lifecycle_loyal_min_months = fields.Integer(
+        string="Loyal: minimum months as customer",
+        default=12,
+    )
+    lifecycle_loyal_max_overdue_days = fields.Integer(
+        string="Loyal: nothing overdue for more than (days)",
+        default=30,
+    )
+    # Who may override the computed stage, and when the override ends
+    lifecycle_salesperson_override = fields.Boolean(
+        string="Salespeople may set the stage of their clients",
+    )
+    lifecycle_unlock_on = fields.Selection(
+        [("never", "Only when unlocked by hand"), ("purchase", "A new purchase")],
+        string="A stage set by hand ends on",
+        default="purchase",
+        required=True,
+    )
+
+    @api.constrains(
+        "lifecycle_default_interval_days",
+        "lifecycle_at_risk_factor",
+        "lifecycle_dormant_factor",
+        "lifecycle_lost_days",
+        "lifecycle_loyal_min_purchases",
+        "lifecycle_loyal_min_months",
+        "lifecycle_loyal_max_overdue_days",
+    )
+    def _check_lifecycle_thresholds(self):
+        for company in self:
+            if company.lifecycle_default_interval_days <= 0:
+                raise ValidationError(
+                    self.env._("The default purchase interval must be positive.")
+                )
+            if company.lifecycle_at_risk_factor <= 0:
+                raise ValidationError(
+                    self.env._("The 'at risk' factor must be positive.")
+                )
+            if company.lifecycle_dormant_factor <= company.lifecycle_at_risk_factor:
+                raise ValidationError(
+                    self.env._(
+                        "The 'dormant' factor must be greater than the 'at risk' one."
+                    )
+                )
+            if (
+                min(
+                    company.lifecycle_lost_days,
+                    company.lifecycle_loyal_min_purchases,
+                    company.lifecycle_loyal_min_months,
+                    company.lifecycle_loyal_max_overdue_days,
+                )
+                < 0
+            ):
+                raise ValidationError(
+                    self.env._("Lifecycle thresholds cannot be negative.")
+                )

@@ -1,0 +1,299 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+
+METRICS_GROUP = "crm_lifecycle.group_lifecycle_user"
+
+
+def _metric(field_type, string, **kwargs):
+    """A metric written by the engine: per company, read-only, for lifecycle
+    users."""
+    return field_type(
+        string=string,
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        groups=METRICS_GROUP,
+        **kwargs,
+    )
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    # Lifecycle state. Company-dependent (jsonb per company, Odoo 18): a client
+    # shared between companies has its own stage and metrics in each of them,
+    # and the current company's value is what forms, lists, search and
+    # group-by see. Written by the engine on the commercial entity and its
+    # contacts, so contacts show (and group by) their company's stage.
+    lifecycle_stage_id = fields.Many2one(
+        "crm.lifecycle.stage",
+        string="Lifecycle Stage",
+        company_dependent=True,
+        group_expand="_read_group_lifecycle_stage_ids",
+        domain="[('company_id', 'in', [False, current_company_id])]",
+    )
+    lifecycle_stage_locked = fields.Boolean(
+        string="Stage set by hand",
+        company_dependent=True,
+        readonly=True,
+        help="The stage was set by a person: the engine keeps it until it is "
+        "unlocked, or until the event chosen in Settings.",
+    )
+    lifecycle_stage_date = fields.Datetime(
+        string="In stage since", company_dependent=True, readonly=True
+    )
+    lifecycle_stage_days = fields.Integer(
+        string="Days in stage", compute="_compute_lifecycle_stage_days"
+    )
+    lifecycle_lock_purchase_count = fields.Integer(
+        company_dependent=True, readonly=True, groups="base.group_system"
+    )
+    lifecycle_computed_date = fields.Datetime(
+        string="Lifecycle computed on", company_dependent=True, readonly=True
+    )
+    lifecycle_stage_code = fields.Char(related="lifecycle_stage_id.code")
+    lifecycle_history_ids = fields.One2many(
+        "crm.lifecycle.history", "partner_id", string="Lifecycle History"
+    )
+    lifecycle_history_count = fields.Integer(compute="_compute_lifecycle_history_count")
+    relationship_notes = fields.Html(
+        company_dependent=True,
+        help="Preferences, agreements, how to approach the client: what the "
+        "company knows and keeps when the salesperson changes.",
+    )
+    is_lifecycle_client = fields.Boolean(
+        compute="_compute_is_lifecycle_client", search="_search_is_lifecycle_client"
+    )
+    lifecycle_currency_id = fields.Many2one(
+        "res.currency", compute="_compute_lifecycle_currency_id"
+    )
+    # Metrics, per company, in the company currency, net of refunds. Readable
+    # by lifecycle users only: they are the engine's results, not accounting.
+    purchase_count = _metric(fields.Integer, "Paid Purchases")
+    first_purchase_date = _metric(fields.Date, "First Purchase")
+    last_purchase_date = _metric(fields.Date, "Last Purchase")
+    paid_revenue = _metric(
+        fields.Float,
+        "Paid Revenue",
+        help="Untaxed amount of customer invoices, pro rata of what is paid, "
+        "minus settled credit notes.",
+    )
+    paid_revenue_12m = _metric(fields.Float, "Paid Revenue (12 months)")
+    invoiced_revenue = _metric(fields.Float, "Invoiced Revenue")
+    receivable_open = _metric(fields.Float, "Open Receivable")
+    receivable_overdue = _metric(fields.Float, "Overdue Receivable")
+    max_days_overdue = _metric(fields.Integer, "Oldest Overdue (days)")
+    avg_days_to_pay = _metric(fields.Float, "Average Days to Pay")
+    purchase_interval_days = _metric(
+        fields.Float,
+        "Purchase Interval (days)",
+        help="Median number of days between two paid purchases.",
+    )
+    expected_next_purchase_date = _metric(fields.Date, "Expected Next Purchase")
+    lead_count = _metric(fields.Integer, "Leads")
+    open_opportunity_count = _metric(fields.Integer, "Open Opportunities")
+    pipeline_expected_revenue = _metric(
+        fields.Float,
+        "Weighted Pipeline",
+        help="Expected revenue of open opportunities weighted by probability.",
+    )
+    won_opportunity_count = _metric(fields.Integer, "Won Opportunities")
+    lost_opportunity_count = _metric(fields.Integer, "Lost Opportunities")
+
+    @api.model
+    def _read_group_lifecycle_stage_ids(self, stages, domain):
+        return stages.search(
+            [("company_id", "in", [False, self.env.company.id])], order=stages._order
+        )
+
+    @api.depends_context("company")
+    @api.depends("lifecycle_stage_date")
+    def _compute_lifecycle_stage_days(self):
+        now = fields.Datetime.now()
+        for partner in self:
+            since = partner.lifecycle_stage_date
+            partner.lifecycle_stage_days = (now - since).days if since else 0
+
+    def _compute_lifecycle_history_count(self):
+        groups = self.env["crm.lifecycle.history"]._read_group(
+            [("partner_id", "in", self.commercial_partner_id.ids)],
+            ["partner_id"],
+            ["__count"],
+        )
+        counts = {partner.id: count for partner, count in groups}
+        for partner in self:
+            partner.lifecycle_history_count = counts.get(
+                partner.commercial_partner_id.id, 0
+            )
+
+    @api.depends("parent_id", "partner_share")
+    def _compute_is_lifecycle_client(self):
+        company_partners = self.env["res.company"].sudo().search([]).partner_id
+        for partner in self:
+            partner.is_lifecycle_client = (
+                not partner.parent_id
+                and partner.partner_share
+                and partner not in company_partners
+            )
+
+    def _search_is_lifecycle_client(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError(operator)
+        domain = self.env["crm.lifecycle.engine"]._client_domain()
+        positive = (operator == "=") == value
+        return domain if positive else ["!", "&", "&", *domain]
+
+    @api.depends_context("company")
+    def _compute_lifecycle_currency_id(self):
+        self.lifecycle_currency_id = self.env.company.currency_id
+
+    def _commercial_fields(self):
+        # contacts created under a company start with the company's stage
+        return super()._commercial_fields() + ["lifecycle_stage_id"]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        partners = super().create(vals_list)
+        self.env["crm.lifecycle.queue"].sudo()._enqueue(partners.ids)
+        return partners
+
+    def write(self, vals):
+        if "lifecycle_stage_id" in vals and not self.env.context.get(
+            "lifecycle_engine"
+        ):
+            # a person moving the stage (board, status bar, API) is an override
+            vals = dict(vals)
+            stage = self.env["crm.lifecycle.stage"].browse(
+                vals.pop("lifecycle_stage_id")
+            )
+            result = super().write(vals) if vals else True
+            targets = self.commercial_partner_id.filtered(
+                lambda p: p.lifecycle_stage_id != stage
+            )
+            if targets and stage:
+                targets._lifecycle_set_stage(
+                    stage, self.env._("Moved on the lifecycle board")
+                )
+            return result
+        if "parent_id" in vals:
+            self.env["crm.lifecycle.queue"].sudo()._enqueue(
+                self.commercial_partner_id.ids
+            )
+        return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_lifecycle_recompute(self):
+        self.env["crm.lifecycle.engine"].sudo().recompute(
+            self.sudo(), self.env.companies
+        )
+        return True
+
+    def action_lifecycle_unlock(self):
+        self._lifecycle_check_manual_change()
+        partners = self.commercial_partner_id
+        contacts = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search([("commercial_partner_id", "in", partners.ids)])
+        )
+        contacts.with_context(lifecycle_engine=True).write(
+            {"lifecycle_stage_locked": False}
+        )
+        self.env["crm.lifecycle.engine"].sudo().recompute(
+            partners.sudo(), self.env.company
+        )
+        return True
+
+    def action_lifecycle_change_stage(self):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_lifecycle.crm_lifecycle_stage_wizard_action"
+        )
+        action["context"] = {"default_partner_ids": self.commercial_partner_id.ids}
+        return action
+
+    def action_view_lifecycle_history(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_lifecycle.crm_lifecycle_history_action"
+        )
+        action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
+        action["context"] = {"create": False}
+        return action
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _lifecycle_check_manual_change(self):
+        """Lifecycle managers may set any client's stage; salespeople only their
+        own clients', when the company's Settings allow it."""
+        user = self.env.user
+        if user.has_group("crm_lifecycle.group_lifecycle_manager") or self.env.su:
+            return
+        company = self.env.company
+        own = all(partner.user_id == user for partner in self.commercial_partner_id)
+        if (
+            company.lifecycle_salesperson_override
+            and own
+            and user.has_group("crm_lifecycle.group_lifecycle_user")
+        ):
+            return
+        raise AccessError(
+            self.env._(
+                "Only lifecycle managers can set a client's stage by hand"
+                " (salespeople for their own clients, when Settings allow it)."
+            )
+        )
+
+    def _lifecycle_set_stage(self, stage, note):
+        """Set ``stage`` by hand on these commercial partners in the current
+        company: it is locked, logged in the history and on the chatter."""
+        self._lifecycle_check_manual_change()
+        company = self.env.company
+        now = fields.Datetime.now()
+        partners = self.sudo().with_context(lifecycle_engine=True)
+        history = []
+        bodies = {}
+        for partner in partners:
+            since = partner.lifecycle_stage_date
+            old = partner.lifecycle_stage_id
+            history.append(
+                {
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "stage_from_id": old.id,
+                    "stage_to_id": stage.id,
+                    "reason": "manual",
+                    "note": note,
+                    "user_id": self.env.uid,
+                    "date": now,
+                    "days_in_previous_stage": (now - since).total_seconds() / 86400
+                    if since and old
+                    else 0.0,
+                }
+            )
+            bodies[partner.id] = self.env._(
+                "Lifecycle stage (%(company)s) set by hand: %(old)s → %(new)s. "
+                "Reason: %(note)s",
+                company=company.name,
+                old=old.name or self.env._("none"),
+                new=stage.name,
+                note=note,
+            )
+            contacts = partner.with_context(active_test=False).search(
+                [("commercial_partner_id", "=", partner.id)]
+            )
+            contacts.write(
+                {
+                    "lifecycle_stage_id": stage.id,
+                    "lifecycle_stage_locked": True,
+                    "lifecycle_stage_date": now,
+                    "lifecycle_lock_purchase_count": partner.purchase_count,
+                }
+            )
+        self.env["crm.lifecycle.history"].sudo().create(history)
+        partners._message_log_batch(
+            bodies=bodies, author_id=self.env.user.partner_id.id
+        )

@@ -1,0 +1,116 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from freezegun import freeze_time
+
+from odoo.tests import tagged
+
+from .common import LifecycleCase
+
+
+@tagged("post_install", "-at_install")
+class TestLifecycleEngine(LifecycleCase):
+    def queued(self, partner):
+        return (
+            self.env["crm.lifecycle.queue"]
+            .sudo()
+            .search_count(
+                [("partner_id", "=", partner.id), ("company_id", "=", self.company.id)]
+            )
+        )
+
+    @freeze_time("2026-03-01")
+    def test_events_only_mark_and_cron_drains(self):
+        client = self.create_client("Queued")
+        self.env["crm.lifecycle.queue"].sudo().search([]).unlink()
+        invoice = self.invoice(client, 1000.0, "2026-02-01")
+        self.assertEqual(self.queued(client), 1)
+        self.assertFalse(client.lifecycle_stage_id)  # nothing computed yet
+        self.engine.process_queue()
+        self.assertEqual(self.queued(client), 0)
+        self.assertEqual(self.stage_of(client), "target")
+        self.pay(invoice, date="2026-02-10")
+        self.assertEqual(self.queued(client), 1)
+        self.engine.process_queue()
+        self.assertEqual(self.stage_of(client), "new_customer")
+        # a lead won or lost marks its client too
+        lead = self.lead(client, lead_type="opportunity")
+        self.engine.process_queue()
+        lead.action_set_lost()
+        self.assertEqual(self.queued(client), 1)
+        # resetting the invoice to draft marks it again and undoes the purchase
+        self.engine.process_queue()
+        invoice.button_draft()
+        self.assertEqual(self.queued(client), 1)
+        self.engine.process_queue()
+        self.assertEqual(client.purchase_count, 0)
+
+    @freeze_time("2026-03-01")
+    def test_merge_marks_survivor(self):
+        first = self.create_client("Dup A")
+        second = self.create_client("Dup B")
+        self.paid_invoice(second, 100.0, "2026-02-01")
+        self.engine.process_queue()
+        self.assertEqual(self.stage_of(first), "target")
+        wizard = self.env["base.partner.merge.automatic.wizard"]
+        wizard._merge((first | second).ids, first)
+        self.assertEqual(self.queued(first), 1)
+        self.engine.process_queue()
+        self.assertEqual(self.stage_of(first), "new_customer")
+
+    def test_bad_client_is_skipped(self):
+        good = self.create_client("Good")
+        bad = self.create_client("Bad")
+        self.env["crm.lifecycle.queue"].sudo().search([]).unlink()
+        self.env["crm.lifecycle.queue"].sudo()._enqueue(
+            (good | bad).ids, self.company.ids
+        )
+        # data that makes the rules fail, on the bad client only
+        original = type(self.engine)._builtin_condition
+
+        def failing(engine, code, values, company, today):
+            if values.get("partner_marker") == bad.id:
+                raise ValueError("corrupt data")
+            return original(engine, code, values, company, today)
+
+        original_metrics = type(self.engine)._metrics
+
+        def marked(engine, partners, company, today):
+            metrics = original_metrics(engine, partners, company, today)
+            for partner_id, values in metrics.items():
+                values["partner_marker"] = partner_id
+            return metrics
+
+        self.patch(type(self.engine), "_builtin_condition", failing)
+        self.patch(type(self.engine), "_metrics", marked)
+        with self.assertLogs(
+            "odoo.addons.crm_lifecycle.models.crm_lifecycle_engine", "ERROR"
+        ) as logs:
+            self.engine.process_queue()
+        self.assertIn(f"client {bad.id} skipped", logs.output[0])
+        self.assertEqual(self.stage_of(good), "target")
+        self.assertFalse(bad.lifecycle_stage_id)
+        self.assertFalse(self.env["crm.lifecycle.queue"].sudo().search_count([]))
+
+    @freeze_time("2026-03-01")
+    def test_constant_queries_per_batch(self):
+        partners = self.env["res.partner"].create(
+            [{"name": f"Bulk {index}", "is_company": True} for index in range(201)]
+        )
+        self.env["crm.lead"].create(
+            [
+                {"name": f"Lead {p.name}", "partner_id": p.id, "type": "lead"}
+                for p in partners
+            ]
+        )
+        self.paid_invoice(partners[0], 100.0, "2026-02-01")
+        self.paid_invoice(partners[1], 100.0, "2026-02-01")
+        warm_up = self.create_client("Warm-up")
+        self.recompute(warm_up)
+        self.env.invalidate_all()
+        with self.assertQueryCount(17):
+            self.recompute(partners[0])
+        self.env.invalidate_all()
+        with self.assertQueryCount(17):
+            self.recompute(partners[1:])
+        self.assertEqual(self.stage_of(partners[0]), "new_customer")
+        self.assertEqual(self.stage_of(partners[1]), "new_customer")
+        self.assertEqual(self.stage_of(partners[200]), "prospect")

@@ -29,7 +29,11 @@ def database():
 
 @pytest.fixture(scope="session")
 def odoo_server(database):
-    """An Odoo server on a free port serving the test database."""
+    """An Odoo server on a free port serving the test database, or the running
+    server named by ``CRM_LIFECYCLE_URL`` (e.g. the one of ``make run``)."""
+    if os.environ.get("CRM_LIFECYCLE_URL"):
+        yield os.environ["CRM_LIFECYCLE_URL"].rstrip("/")
+        return
     port = _free_port()
     command = [
         os.environ["PYTHON"],

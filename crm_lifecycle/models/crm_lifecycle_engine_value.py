@@ -46,6 +46,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         )
         rfm_months = company.lifecycle_rfm_months
         context.update(
+            currency=company.currency_id,
             levels=levels,
             segments=self.env["crm.rfm.segment"].search([]),
             windows=sorted({*levels.mapped("window_months"), rfm_months}),
@@ -339,7 +340,11 @@ class CrmLifecycleEngine(models.AbstractModel):
         elif not purchases and stage.code in PRE_CUSTOMER_CODES:
             rate = context["conversion"].get(stage.id, 0.0)
             potential = rate * context["first_year_value"]
-        return {"clv": clv, "lifecycle_potential_value": potential}
+        currency = context["currency"]
+        return {
+            "clv": currency.round(clv),
+            "lifecycle_potential_value": currency.round(potential),
+        }
 
     # ------------------------------------------------------------------
     # After the results are written

@@ -8,7 +8,7 @@ from odoo.tests import tagged
 from .common import LifecycleCase
 
 # queries of one engine batch (metrics, stage, level, RFM, value, logs)
-ENGINE_BATCH_QUERIES = 21
+ENGINE_BATCH_QUERIES = 22
 
 
 @tagged("post_install", "-at_install")

@@ -21,6 +21,8 @@
         "views/crm_lifecycle_history_views.xml",
         "views/crm_lifecycle_stage_wizard_views.xml",
         "views/res_partner_views.xml",
+        "views/crm_lifecycle_handover_views.xml",
+        "views/crm_lifecycle_handover_wizard_views.xml",
         "views/crm_lead_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",

@@ -58,7 +58,12 @@ class TestHandover(LifecycleCase):
     def counts(self, record):
         return {
             name: record[name]
-            for name in ("client_count", "lead_count", "activity_count", "follower_count")
+            for name in (
+                "client_count",
+                "lead_count",
+                "activity_count",
+                "follower_count",
+            )
         }
 
     def amount(self, value):
@@ -77,9 +82,8 @@ class TestHandover(LifecycleCase):
         small = self.create_client("Small Client", user_id=self.user_a.id)
         carol_client = self.create_client("Carol Client", user_id=self.user_c.id)
         self.invoice(big, 1234.0, overdue_date)
-        big.with_company(self.company).relationship_notes = (
-            "<p>Prefers calls on Monday</p>"
-        )
+        notes = "<p>Prefers calls on Monday</p>"
+        big.with_company(self.company).relationship_notes = notes
         opportunity = self.lead(
             big,
             "opportunity",
@@ -191,7 +195,9 @@ class TestHandover(LifecycleCase):
         self.assertIn(self.env.ref("mail.mt_note"), small_bob.subtype_ids)
         # nothing else moved: Carol's things, closed deals, Alice elsewhere
         self.assertEqual(data["won"].user_id, self.user_a)
-        self.assertEqual(data["lost"].with_context(active_test=False).user_id, self.user_a)
+        self.assertEqual(
+            data["lost"].with_context(active_test=False).user_id, self.user_a
+        )
         self.assertEqual(data["carol_client"].user_id, self.user_c)
         self.assertEqual(data["carol_lead"].user_id, self.user_c)
         self.assertEqual(
@@ -199,7 +205,9 @@ class TestHandover(LifecycleCase):
             self.user_c | self.user_a,
         )
         self.assertEqual(
-            data["untouched_activities"].filtered(lambda a: a.summary == "Help Carol").user_id,
+            data["untouched_activities"]
+            .filtered(lambda a: a.summary == "Help Carol")
+            .user_id,
             self.user_a,
         )
         self.assertIn(alice, self.followers(data["carol_client"]).partner_id)
@@ -213,15 +221,19 @@ class TestHandover(LifecycleCase):
             self.assertIn("<li><strong>Lifecycle stage</strong>", dossier.body)
             self.assertIn("Alice left in May", dossier.body)
             self.assertEqual(dossier.author_id, self.sales_manager.partner_id)
-        body = data["big"].message_ids.filtered(
-            lambda m: "Portfolio handover" in (m.body or "")
-        ).body
+        body = (
+            data["big"]
+            .message_ids.filtered(lambda m: "Portfolio handover" in (m.body or ""))
+            .body
+        )
         stage = data["big"].with_company(self.company).lifecycle_stage_id
         self.assertTrue(stage)
         self.assertIn(stage.name, body)
         self.assertIn(self.amount(5600.0), body)
         self.assertIn("<strong>Open receivable</strong>: " + self.amount(1234.0), body)
-        self.assertIn("<strong>Overdue receivable</strong>: " + self.amount(1234.0), body)
+        self.assertIn(
+            "<strong>Overdue receivable</strong>: " + self.amount(1234.0), body
+        )
         self.assertIn("Called about the renewal", body)
         self.assertIn("Prepare the quote", body)
         self.assertIn("<p>Prefers calls on Monday</p>", body)
@@ -246,7 +258,9 @@ class TestHandover(LifecycleCase):
         messages = self.env["mail.message"].search_count([])
         wizard = self.wizard(to_user_id=self.user_b.id)
         action = wizard.action_dry_run()
-        self.assertEqual((action["res_model"], action["res_id"]), (wizard._name, wizard.id))
+        self.assertEqual(
+            (action["res_model"], action["res_id"]), (wizard._name, wizard.id)
+        )
         dry_counts = self.counts(wizard)
         self.assertEqual(self.snapshot(data), before)
         self.assertEqual(self.env["mail.message"].search_count([]), messages)
@@ -266,7 +280,12 @@ class TestHandover(LifecycleCase):
         self.assertEqual(self.counts(handover), dry_counts)
         self.assertEqual(
             dry_counts,
-            {"client_count": 2, "lead_count": 2, "activity_count": 3, "follower_count": 5},
+            {
+                "client_count": 2,
+                "lead_count": 2,
+                "activity_count": 3,
+                "follower_count": 5,
+            },
         )
 
     def test_scope_checkboxes(self):
@@ -282,7 +301,12 @@ class TestHandover(LifecycleCase):
         )
         self.assertEqual(
             self.counts(handover),
-            {"client_count": 0, "lead_count": 2, "activity_count": 0, "follower_count": 0},
+            {
+                "client_count": 0,
+                "lead_count": 2,
+                "activity_count": 0,
+                "follower_count": 0,
+            },
         )
         self.assertEqual(data["opportunity"].user_id, self.user_b)
         self.assertEqual(data["big"].user_id, self.user_a)
@@ -314,10 +338,15 @@ class TestHandover(LifecycleCase):
             groups="sales_team.group_sale_salesman,crm_lifecycle.group_lifecycle_manager",
             company_id=self.company.id,
         )
-        self.wizard(user=lifecycle_manager, to_user_id=self.user_b.id).action_hand_over()
+        self.wizard(
+            user=lifecycle_manager, to_user_id=self.user_b.id
+        ).action_hand_over()
         self.assertEqual(data["opportunity"].user_id, self.user_b)
         self.assertEqual(
-            self.env["crm.lifecycle.handover"].with_user(lifecycle_manager).search([]).user_id,
+            self.env["crm.lifecycle.handover"]
+            .with_user(lifecycle_manager)
+            .search([])
+            .user_id,
             lifecycle_manager,
         )
 
@@ -344,7 +373,9 @@ class TestHandover(LifecycleCase):
             {
                 "name": "Handover Team",
                 "member_ids": [
-                    Command.set((self.user_b | self.user_d | self.user_a | archived).ids)
+                    Command.set(
+                        (self.user_b | self.user_d | self.user_a | archived).ids
+                    )
                 ],
             }
         )
@@ -360,7 +391,9 @@ class TestHandover(LifecycleCase):
             self.assertEqual(lead.user_id, lead.partner_id.user_id)
         self.assertEqual(orphans.user_id, self.user_b | self.user_d)
         self.assertEqual((leads | orphans).team_id, team)
-        handover = self.env["crm.lifecycle.handover"].search([("to_team_id", "=", team.id)])
+        handover = self.env["crm.lifecycle.handover"].search(
+            [("to_team_id", "=", team.id)]
+        )
         self.assertEqual((handover.client_count, handover.lead_count), (4, 6))
         self.assertIn("Handover Bob: 2 clients, 3 leads", handover.note)
 
@@ -406,7 +439,9 @@ class TestHandover(LifecycleCase):
         self.assertFalse(self.env["crm.lifecycle.handover"].search([]))
         # a salesperson without clients has nothing to hand over
         with self.assertRaisesRegex(UserError, "nothing to hand over"):
-            self.wizard(from_user_id=self.user_d.id, to_user_id=self.user_b.id).action_hand_over()
+            self.wizard(
+                from_user_id=self.user_d.id, to_user_id=self.user_b.id
+            ).action_hand_over()
 
     def test_clients_of_archived_salespeople(self):
         data = self.portfolio()
@@ -429,13 +464,14 @@ class TestHandover(LifecycleCase):
             data["carol_client"] | unassigned,
         )
         # the filter of the partner search view, as a sales manager sees it
-        arch = Partner.with_user(self.sales_manager).get_view(view_type="search")["arch"]
+        as_manager = Partner.with_user(self.sales_manager)
+        arch = as_manager.get_view(view_type="search")["arch"]
         node = etree.fromstring(arch).xpath(
             "//filter[@name='lifecycle_salesperson_archived']"
         )[0]
         domain = safe_eval(node.get("domain"))
         self.assertEqual(
-            Partner.with_user(self.sales_manager).search([*in_scope, *domain]),
+            as_manager.search([*in_scope, *domain]),
             data["big"] | data["small"],
         )
         # an archived salesperson's portfolio is handed over like any other

@@ -6,7 +6,10 @@ from odoo.exceptions import AccessError, UserError
 
 from ..models.crm_lifecycle_handover import OPEN_LEAD_DOMAIN
 
-MANAGER_GROUPS = ("crm_lifecycle.group_lifecycle_manager", "sales_team.group_sale_manager")
+MANAGER_GROUPS = (
+    "crm_lifecycle.group_lifecycle_manager",
+    "sales_team.group_sale_manager",
+)
 
 
 class CrmLifecycleHandoverWizard(models.TransientModel):
@@ -157,10 +160,14 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
                     "to_user_id": self.to_user_id.id,
                     "to_team_id": self.to_team_id.id,
                     "partner_ids": [
-                        fields.Command.set(scope["clients"].ids if self.include_clients else [])
+                        fields.Command.set(
+                            scope["clients"].ids if self.include_clients else []
+                        )
                     ],
                     "lead_ids": [
-                        fields.Command.set(scope["leads"].ids if self.include_leads else [])
+                        fields.Command.set(
+                            scope["leads"].ids if self.include_leads else []
+                        )
                     ],
                     "note": note or False,
                     **counts,
@@ -442,9 +449,7 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
         """Replace the source's follower entries by the receiver's, keeping the
         subtypes; when the receiver already follows, the subtypes are merged."""
         entries = scope["followers"]
-        receiver_partners = {
-            key: user.partner_id for key, user in receivers.items()
-        }
+        receiver_partners = {key: user.partner_id for key, user in receivers.items()}
         existing = {
             (entry.res_model, entry.res_id, entry.partner_id): entry
             for entry in entries.search(

@@ -288,6 +288,18 @@ class TestHandover(LifecycleCase):
             },
         )
 
+    def test_open_from_user_form(self):
+        action = self.env.ref("crm_lifecycle.crm_lifecycle_handover_wizard_action")
+        self.assertEqual(action.binding_model_id.model, "res.users")
+        self.user_a.action_archive()
+        wizard = self.Wizard.with_user(self.sales_manager).with_context(
+            active_model="res.users", active_id=self.user_a.id
+        )
+        form = Form(wizard)
+        self.assertEqual(form.from_user_id, self.user_a)
+        form.to_user_id = self.user_b
+        self.assertEqual(form.save().from_user_id, self.user_a)
+
     def test_scope_checkboxes(self):
         data = self.portfolio()
         wizard = self.wizard(

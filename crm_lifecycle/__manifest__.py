@@ -25,6 +25,8 @@
         "views/crm_loyalty_level_views.xml",
         "report/crm_lifecycle_report_views.xml",
         "views/res_partner_views.xml",
+        "views/crm_lifecycle_handover_views.xml",
+        "views/crm_lifecycle_handover_wizard_views.xml",
         "views/crm_lead_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",

@@ -1,6 +1,13 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import textwrap
+
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import format_amount, format_date, html2plaintext, is_html_empty
+
+from .crm_lifecycle_handover import OPEN_LEAD_DOMAIN
 
 METRICS_GROUP = "crm_lifecycle.group_lifecycle_user"
 
@@ -67,6 +74,12 @@ class ResPartner(models.Model):
     )
     lifecycle_currency_id = fields.Many2one(
         "res.currency", compute="_compute_lifecycle_currency_id"
+    )
+    lifecycle_salesperson_archived = fields.Boolean(
+        string="Salesperson archived",
+        compute="_compute_lifecycle_salesperson_archived",
+        search="_search_lifecycle_salesperson_archived",
+        help="The client's salesperson left: its portfolio waits for a handover.",
     )
     # Metrics, per company, in the company currency, net of refunds. Readable
     # by lifecycle users only: they are the engine's results, not accounting.
@@ -194,6 +207,26 @@ class ResPartner(models.Model):
     @api.depends_context("company")
     def _compute_lifecycle_currency_id(self):
         self.lifecycle_currency_id = self.env.company.currency_id
+
+    @api.depends("user_id.active")
+    def _compute_lifecycle_salesperson_archived(self):
+        for partner in self:
+            user = partner.user_id
+            partner.lifecycle_salesperson_archived = bool(user) and not user.active
+
+    def _search_lifecycle_salesperson_archived(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError(operator)
+        # archived users are hidden from searches unless asked for explicitly
+        archived_users = (
+            self.env["res.users"]
+            .sudo()
+            .with_context(active_test=False)
+            ._search([("active", "=", False)])
+        )
+        if (operator == "=") == value:
+            return [("user_id", "in", archived_users)]
+        return ["|", ("user_id", "=", False), ("user_id", "not in", archived_users)]
 
     def _commercial_fields(self):
         # contacts created under a company start with the company's stage
@@ -348,3 +381,164 @@ class ResPartner(models.Model):
         partners._message_log_batch(
             bodies=bodies, author_id=self.env.user.partner_id.id
         )
+
+    # ------------------------------------------------------------------
+    # Portfolio handover
+    # ------------------------------------------------------------------
+    def _lifecycle_handover_dossier_values(self):
+        """What the next salesperson should know about this client in the
+        current company, as a list of ``(label, value)`` lines; a value is
+        text or ``Markup``. Extend it to add lines (e.g. loyalty level)."""
+        self.ensure_one()
+        company = self.env.company
+        # metrics and notes are company-dependent and restricted to lifecycle
+        # users: the dossier reads them for the client's new salesperson
+        partner = self.sudo().with_company(company)
+        currency = company.currency_id
+        none = self.env._("None")
+        contacts = partner.with_context(active_test=False).search(
+            [("commercial_partner_id", "=", partner.id)]
+        )
+        leads = (
+            self.env["crm.lead"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", contacts.ids),
+                    ("company_id", "in", [False, company.id]),
+                    *OPEN_LEAD_DOMAIN,
+                ],
+                order="expected_revenue desc, id",
+            )
+        )
+        documents = [
+            "|",
+            "&",
+            ("res_model", "=", "res.partner"),
+            ("res_id", "in", contacts.ids),
+            "&",
+            ("res_model", "=", "crm.lead"),
+            ("res_id", "in", leads.ids),
+        ]
+        values = [
+            (
+                self.env._("Lifecycle stage"),
+                partner.lifecycle_stage_id.name or none,
+            ),
+            (
+                self.env._("Loyalty level"),
+                partner.loyalty_level_id.display_name or none,
+            ),
+            (
+                self.env._("Last interactions"),
+                partner._lifecycle_handover_interactions(contacts, leads) or none,
+            ),
+            (
+                self.env._("Open opportunities"),
+                self._lifecycle_html_list(
+                    self.env._(
+                        "%(name)s: %(amount)s (%(probability)s%%), %(salesperson)s",
+                        name=lead.name,
+                        amount=format_amount(
+                            self.env, lead.expected_revenue, lead.company_currency
+                        ),
+                        probability=round(lead.probability),
+                        salesperson=lead.user_id.name or none,
+                    )
+                    for lead in leads
+                )
+                or none,
+            ),
+            (
+                self.env._("Open receivable"),
+                format_amount(self.env, partner.receivable_open, currency),
+            ),
+            (
+                self.env._("Overdue receivable"),
+                format_amount(self.env, partner.receivable_overdue, currency),
+            ),
+            (
+                self.env._("Upcoming activities"),
+                self._lifecycle_html_list(
+                    self.env._(
+                        "%(date)s, %(type)s: %(summary)s (%(user)s)",
+                        date=format_date(self.env, activity.date_deadline),
+                        type=activity.activity_type_id.name or "",
+                        summary=activity.summary or activity.res_name or "",
+                        user=activity.user_id.name or none,
+                    )
+                    for activity in self.env["mail.activity"]
+                    .sudo()
+                    .search(documents, order="date_deadline, id", limit=10)
+                )
+                or none,
+            ),
+            (
+                self.env._("Relationship notes"),
+                none
+                if is_html_empty(partner.relationship_notes)
+                else Markup(partner.relationship_notes),
+            ),
+        ]
+        return values
+
+    def _lifecycle_handover_interactions(self, contacts, leads, limit=3):
+        """The last messages exchanged and activities done on the client, its
+        contacts and its open leads."""
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            .search(
+                [
+                    "|",
+                    "&",
+                    ("model", "=", "res.partner"),
+                    ("res_id", "in", contacts.ids),
+                    "&",
+                    ("model", "=", "crm.lead"),
+                    ("res_id", "in", leads.ids),
+                    "|",
+                    ("message_type", "in", ("email", "email_outgoing")),
+                    "|",
+                    ("mail_activity_type_id", "!=", False),
+                    ("subtype_id", "=", self.env.ref("mail.mt_comment").id),
+                ],
+                order="date desc, id desc",
+                limit=limit,
+            )
+        )
+        lines = []
+        for message in messages:
+            text = message.subject or html2plaintext(message.body or "")
+            if message.mail_activity_type_id:
+                text = f"{message.mail_activity_type_id.name}: {text}"
+            lines.append(
+                self.env._(
+                    "%(date)s, %(author)s: %(text)s",
+                    date=format_date(self.env, message.date),
+                    author=message.author_id.name or message.email_from or "",
+                    text=textwrap.shorten(" ".join(text.split()), 120),
+                )
+            )
+        return self._lifecycle_html_list(lines)
+
+    @api.model
+    def _lifecycle_html_list(self, lines):
+        items = [Markup("<li>%s</li>") % line for line in lines]
+        return Markup("<ul>%s</ul>") % Markup("").join(items) if items else ""
+
+    def _lifecycle_handover_dossier_body(self, from_user, to_user, note=None):
+        self.ensure_one()
+        rows = Markup("").join(
+            Markup("<li><strong>%s</strong>: %s</li>") % (label, value)
+            for label, value in self._lifecycle_handover_dossier_values()
+        )
+        title = self.env._(
+            "Portfolio handover: %(old_user)s → %(new_user)s",
+            old_user=from_user.name,
+            new_user=to_user.name,
+        )
+        body = Markup("<p><strong>%s</strong></p>") % title
+        if note:
+            body += Markup("<p>%s</p>") % note
+        return body + Markup("<ul>%s</ul>") % rows

@@ -4,3 +4,4 @@ from . import test_lifecycle_override
 from . import test_lifecycle_engine
 from . import test_loyalty
 from . import test_value
+from . import test_handover

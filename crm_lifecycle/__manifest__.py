@@ -11,7 +11,7 @@
     "maintainers": ["crm-lifecycle"],
     "license": "LGPL-3",
     "development_status": "Beta",
-    "depends": ["crm", "account"],
+    "depends": ["crm", "account", "mail"],
     "data": [
         "security/crm_lifecycle_security.xml",
         "security/ir.model.access.csv",
@@ -23,6 +23,8 @@
         "views/res_partner_views.xml",
         "views/crm_lead_views.xml",
         "views/res_config_settings_views.xml",
+        "views/crm_lifecycle_playbook_views.xml",
+        "views/crm_lifecycle_playbook_preview_views.xml",
         "views/menus.xml",
     ],
     "demo": ["demo/crm_lifecycle_demo.xml"],

@@ -7,3 +7,8 @@ from . import crm_lifecycle_engine
 from . import res_partner
 from . import account_move
 from . import crm_lead
+from . import crm_lifecycle_playbook
+from . import crm_lifecycle_playbook_step
+from . import crm_lifecycle_playbook_run
+from . import mail_activity_type
+from . import mail_template

@@ -17,6 +17,7 @@
         "security/ir.model.access.csv",
         "data/crm_lifecycle_stage_data.xml",
         "data/ir_cron_data.xml",
+        "data/crm_lifecycle_playbook_data.xml",
         "views/crm_lifecycle_stage_views.xml",
         "views/crm_lifecycle_history_views.xml",
         "views/crm_lifecycle_stage_wizard_views.xml",

@@ -20,6 +20,16 @@ class CrmLead(models.Model):
         string="Client Lifecycle Stage",
         related="partner_id.commercial_partner_id.lifecycle_stage_id",
     )
+    partner_loyalty_level_id = fields.Many2one(
+        "crm.loyalty.level",
+        string="Client Loyalty Level",
+        related="partner_id.commercial_partner_id.loyalty_level_id",
+    )
+    partner_rfm_segment_id = fields.Many2one(
+        "crm.rfm.segment",
+        string="Client RFM Segment",
+        related="partner_id.commercial_partner_id.rfm_segment_id",
+    )
 
     def _lifecycle_enqueue(self):
         for company, leads in self.grouped("company_id").items():

@@ -3,6 +3,7 @@ import logging
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
+from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.tools import SQL, split_every
@@ -58,9 +59,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         The engine works as superuser: callers check the user's rights."""
         self = self.sudo()
         commercial = partners.sudo().commercial_partner_id
-        for company in companies or self.env.companies:
+        run = {}
+        for company in (companies or self.env.companies).sudo():
             for batch in split_every(self._batch_size(), commercial.ids):
-                self._compute_batch(self.env["res.partner"].browse(batch), company)
+                self._compute_batch(self.env["res.partner"].browse(batch), company, run)
 
     @api.model
     def enqueue_all(self):
@@ -87,6 +89,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         Queue = self.env["crm.lifecycle.queue"].sudo()
         batch_size = self._batch_size()
         processed = 0
+        run = {}
         while limit is None or processed < limit:
             size = batch_size if limit is None else min(batch_size, limit - processed)
             self.env.cr.execute(
@@ -106,7 +109,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 break
             for company_id, partner_ids in rows:
                 company = self.env["res.company"].browse(company_id)
-                self._process_queued(company, partner_ids)
+                self._process_queued(company, partner_ids, run)
                 Queue.search(
                     [("company_id", "=", company_id), ("partner_id", "in", partner_ids)]
                 ).unlink()
@@ -120,7 +123,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         return processed
 
-    def _process_queued(self, company, partner_ids):
+    def _process_queued(self, company, partner_ids, run):
         partners = (
             self.env["res.partner"]
             .browse(partner_ids)
@@ -129,13 +132,13 @@ class CrmLifecycleEngine(models.AbstractModel):
         )
         try:
             with self.env.cr.savepoint():
-                self._compute_batch(partners, company)
+                self._compute_batch(partners, company, run)
         except Exception:
             self.env.invalidate_all()
             for partner in partners:
                 try:
                     with self.env.cr.savepoint():
-                        self._compute_batch(partner, company)
+                        self._compute_batch(partner, company, run)
                 except Exception:
                     self.env.invalidate_all()
                     _logger.exception(
@@ -147,8 +150,10 @@ class CrmLifecycleEngine(models.AbstractModel):
     # ------------------------------------------------------------------
     # Batch computation
     # ------------------------------------------------------------------
-    def _compute_batch(self, partners, company):
-        """Compute metrics and stage of commercial ``partners`` in ``company``."""
+    def _compute_batch(self, partners, company, run=None):
+        """Compute metrics, stage, level, scores and value of commercial
+        ``partners`` in ``company``. ``run`` caches what is computed once per
+        run and company (stages, levels, quintile boundaries, rates)."""
         partners = partners.with_company(company).with_context(
             lifecycle_engine=True, active_test=False
         )
@@ -156,14 +161,40 @@ class CrmLifecycleEngine(models.AbstractModel):
             return
         self.env.flush_all()
         today = fields.Date.context_today(self.with_company(company))
-        metrics = self._metrics(partners, company, today)
-        stages = self.env["crm.lifecycle.stage"].search(
-            [("company_id", "in", [False, company.id])], order="priority desc, sequence"
+        run = {} if run is None else run
+        key = (company.id, today)
+        if key not in run:
+            run[key] = self._company_context(company, today)
+        context = run[key]
+        metrics = self._metrics(partners, company, today, context)
+        results, changes = self._write_results(
+            partners, company, metrics, context, today
         )
-        changes = self._write_results(partners, company, metrics, stages, today)
-        self._log_changes(changes, company)
+        self._after_results(partners, company, results, changes)
 
-    def _metrics(self, partners, company, today):
+    def _company_context(self, company, today):
+        """What every batch of a run needs about ``company``, read once."""
+        return {
+            "stages": self.env["crm.lifecycle.stage"].search(
+                [("company_id", "in", [False, company.id])],
+                order="priority desc, sequence",
+            ),
+        }
+
+    def _after_results(self, partners, company, results, changes):
+        """Log what changed, once the results are written."""
+        self._log_changes(changes, company, results)
+
+    def _value_fields(self):
+        """Fields of res.partner written by ``_value_results``."""
+        return ()
+
+    def _value_results(self, partner, values, stage, context, today):
+        """Values of ``_value_fields`` for ``partner`` whose new stage is
+        ``stage``; extended by the loyalty, RFM and value computations."""
+        return {}
+
+    def _metrics(self, partners, company, today, context):
         """Return {partner_id: {metric: value}} for ``partners`` in ``company``."""
         ids = partners.ids
         metrics = {pid: self._empty_metrics() for pid in ids}
@@ -193,32 +224,51 @@ class CrmLifecycleEngine(models.AbstractModel):
         columns = [column.name for column in self.env.cr.description]
         return [dict(zip(columns, row, strict=True)) for row in self.env.cr.fetchall()]
 
+    def _documents(self, company, partner_ids=None):
+        """SQL of the posted customer invoices and credit notes of ``company``
+        that count (of ``partner_ids`` when given): an invoice and the credit
+        note that fully reversed it (payment state 'reversed') are both left
+        out. Columns: id, partner_id, move_type, invoice_date, payment_state,
+        untaxed (company currency, negative for credit notes) and paid (untaxed
+        pro rata of what is paid, zero unless the payment state says paid)."""
+        partner_filter = (
+            SQL("AND m.commercial_partner_id = ANY(%s)", partner_ids)
+            if partner_ids is not None
+            else SQL()
+        )
+        return SQL(
+            """
+            SELECT m.id, m.commercial_partner_id AS partner_id, m.move_type,
+                   m.invoice_date, m.payment_state,
+                   m.amount_untaxed_signed AS untaxed,
+                   CASE WHEN m.payment_state NOT IN %(paid)s
+                          OR m.amount_total_signed = 0 THEN 0
+                        ELSE m.amount_untaxed_signed
+                             * (m.amount_total_signed - m.amount_residual_signed)
+                             / m.amount_total_signed END AS paid
+              FROM account_move m
+             WHERE m.company_id = %(company)s
+               AND m.state = 'posted'
+               AND m.move_type IN ('out_invoice', 'out_refund')
+               %(partner_filter)s
+               AND m.payment_state != 'reversed'
+               AND NOT EXISTS (
+                   SELECT 1 FROM account_move o
+                    WHERE o.id = m.reversed_entry_id
+                      AND o.payment_state = 'reversed')
+            """,
+            paid=PAID_STATES,
+            company=company.id,
+            partner_filter=partner_filter,
+        )
+
     def _query_invoices(self, partner_ids, company, today):
-        # Amounts are untaxed, in company currency (the *_signed columns), pro
-        # rata of what is paid; refunds count negative. An invoice and the
-        # credit note that fully reversed it (payment_state 'reversed') are
-        # both left out.
+        # Amounts are untaxed, in company currency, pro rata of what is paid;
+        # refunds count negative.
         return self._fetch(
             SQL(
                 """
-                WITH doc AS (
-                    SELECT m.id, m.commercial_partner_id AS partner_id, m.move_type,
-                           m.invoice_date, m.payment_state,
-                           m.amount_untaxed_signed AS untaxed,
-                           CASE WHEN m.amount_total_signed = 0 THEN 0
-                                ELSE (m.amount_total_signed - m.amount_residual_signed)
-                                     / m.amount_total_signed END AS paid_ratio
-                      FROM account_move m
-                     WHERE m.company_id = %(company)s
-                       AND m.state = 'posted'
-                       AND m.move_type IN ('out_invoice', 'out_refund')
-                       AND m.commercial_partner_id = ANY(%(partners)s)
-                       AND m.payment_state != 'reversed'
-                       AND NOT EXISTS (
-                           SELECT 1 FROM account_move o
-                            WHERE o.id = m.reversed_entry_id
-                              AND o.payment_state = 'reversed')
-                ),
+                WITH doc AS (%(documents)s),
                 purchase AS (
                     SELECT * FROM doc
                      WHERE move_type = 'out_invoice' AND payment_state IN %(paid)s
@@ -244,16 +294,9 @@ class CrmLifecycleEngine(models.AbstractModel):
                        count(p.id) AS purchase_count,
                        min(p.invoice_date) AS first_purchase_date,
                        max(p.invoice_date) AS last_purchase_date,
-                       coalesce(sum(d.untaxed * d.paid_ratio) FILTER (
-                           WHERE p.id IS NOT NULL
-                              OR (d.move_type = 'out_refund'
-                                  AND d.payment_state IN %(paid)s)), 0)
-                           AS paid_revenue,
-                       coalesce(sum(d.untaxed * d.paid_ratio) FILTER (
-                           WHERE (p.id IS NOT NULL
-                                  OR (d.move_type = 'out_refund'
-                                      AND d.payment_state IN %(paid)s))
-                             AND d.invoice_date > %(year_ago)s), 0)
+                       coalesce(sum(d.paid), 0) AS paid_revenue,
+                       coalesce(sum(d.paid) FILTER (
+                           WHERE d.invoice_date > %(year_ago)s), 0)
                            AS paid_revenue_12m,
                        coalesce(sum(d.untaxed), 0) AS invoiced_revenue,
                        coalesce(avg(pd.paid_date - p.invoice_date), 0)
@@ -267,8 +310,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                   LEFT JOIN paid_dates pd ON pd.move_id = d.id
                  GROUP BY d.partner_id
                 """,
-                company=company.id,
-                partners=partner_ids,
+                documents=self._documents(company, partner_ids),
                 paid=PAID_STATES,
                 year_ago=today - relativedelta(months=12),
             )
@@ -395,9 +437,11 @@ class CrmLifecycleEngine(models.AbstractModel):
             return stage
         return stages.browse()
 
-    def _write_results(self, partners, company, metrics, stages, today):
-        """Write metrics and stages through the cache, flushed in one UPDATE per
-        set of fields, on the commercial partners and their contacts."""
+    def _write_results(self, partners, company, metrics, context, today):
+        """Write metrics, stages and values through the cache, flushed in one
+        UPDATE per set of fields, on the commercial partners and their contacts.
+        Returns the results by partner id and the stage changes."""
+        stages = context["stages"]
         Partner = self.env["res.partner"].with_company(company)
         contacts = Partner.with_context(active_test=False).search(
             [("commercial_partner_id", "in", partners.ids)]
@@ -428,20 +472,11 @@ class CrmLifecycleEngine(models.AbstractModel):
                 "lifecycle_computed_date": now,
             }
             results[partner.id] = result
-            reason = "rule"
-            if partner.lifecycle_stage_locked:
-                if (
-                    company.lifecycle_unlock_on == "purchase"
-                    and values["purchase_count"] > partner.lifecycle_lock_purchase_count
-                ):
-                    result["lifecycle_stage_locked"] = False
-                    reason = "event"
-                else:
-                    continue
-            stage = self._evaluate_stage(
-                partner, values, stages, domain_matches, company, today
+            stage, reason = self._new_stage(
+                partner, values, result, stages, domain_matches, company, today
             )
-            if not stage or stage == current:
+            result.update(self._value_results(partner, values, stage, context, today))
+            if stage == current:
                 continue
             if current.code in CHURN_CODES and stage.is_customer_stage:
                 reason = "reactivation"
@@ -456,10 +491,31 @@ class CrmLifecycleEngine(models.AbstractModel):
             "lifecycle_stage_date",
             "lifecycle_lock_purchase_count",
             "lifecycle_computed_date",
+            *self._value_fields(),
         )
         self._cache_values(contacts, by_commercial, results, state_fields)
         contacts.flush_recordset()
-        return changes
+        return results, changes
+
+    def _new_stage(
+        self, partner, values, result, stages, domain_matches, company, today
+    ):
+        """The stage ``partner`` should have now, with the reason: its current
+        stage while locked, until the event of Settings unlocks it."""
+        current = partner.lifecycle_stage_id
+        reason = "rule"
+        if partner.lifecycle_stage_locked:
+            if not (
+                company.lifecycle_unlock_on == "purchase"
+                and values["purchase_count"] > partner.lifecycle_lock_purchase_count
+            ):
+                return current, reason
+            result["lifecycle_stage_locked"] = False
+            reason = "event"
+        stage = self._evaluate_stage(
+            partner, values, stages, domain_matches, company, today
+        )
+        return stage or current, reason
 
     def _cache_values(self, contacts, by_commercial, values_by_partner, fnames):
         cache = self.env.cache
@@ -479,18 +535,33 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         records.modified(fnames)
 
-    def _log_changes(self, changes, company):
-        """History rows and chatter notes for stage changes, in batches."""
-        if not changes:
-            return
+    def _log_changes(self, changes, company, results):
+        """History rows and one chatter note per client for everything that
+        changed in the batch: one create of history rows, one batch of notes."""
+        history, notes = self._change_logs(changes, company, results)
+        if history:
+            self.env["crm.lifecycle.history"].sudo().create(history)
+        if notes:
+            bodies = {
+                partner_id: Markup("<br/>").join(lines)
+                for partner_id, lines in notes.items()
+            }
+            partners = self.env["res.partner"].browse(list(bodies))
+            partners._message_log_batch(bodies=bodies)
+
+    def _change_logs(self, changes, company, results):
+        """History values and chatter lines ({partner id: [line]}) of the stage
+        changes; extended by the loyalty levels."""
         now = fields.Datetime.now()
         reasons = dict(
             self.env["crm.lifecycle.history"]
             ._fields["reason"]
             ._description_selection(self.env)
         )
-        self.env["crm.lifecycle.history"].sudo().create(
-            [
+        history = []
+        notes = {}
+        for partner, old, new, reason, since in changes:
+            history.append(
                 {
                     "partner_id": partner.id,
                     "company_id": company.id,
@@ -502,20 +573,17 @@ class CrmLifecycleEngine(models.AbstractModel):
                     if since and old
                     else 0.0,
                 }
-                for partner, old, new, reason, since in changes
-            ]
-        )
-        bodies = {}
-        for partner, old, new, reason, _since in changes:
-            bodies[partner.id] = self.env._(
-                "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)",
-                company=company.name,
-                old=old.name or self.env._("none"),
-                new=new.name,
-                reason=reasons[reason],
             )
-        partners = self.env["res.partner"].browse(list(bodies))
-        partners._message_log_batch(bodies=bodies)
+            notes.setdefault(partner.id, []).append(
+                self.env._(
+                    "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)",
+                    company=company.name,
+                    old=old.name or self.env._("none"),
+                    new=new.name,
+                    reason=reasons[reason],
+                )
+            )
+        return history, notes
 
     # ------------------------------------------------------------------
     # Helpers

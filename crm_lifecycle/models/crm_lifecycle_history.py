@@ -16,6 +16,12 @@ class CrmLifecycleHistory(models.Model):
     )
     stage_from_id = fields.Many2one("crm.lifecycle.stage", ondelete="set null")
     stage_to_id = fields.Many2one("crm.lifecycle.stage", ondelete="set null")
+    loyalty_from_id = fields.Many2one(
+        "crm.loyalty.level", string="Level from", ondelete="set null"
+    )
+    loyalty_to_id = fields.Many2one(
+        "crm.loyalty.level", string="Level to", ondelete="set null"
+    )
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
     reason = fields.Selection(
         [
@@ -23,6 +29,7 @@ class CrmLifecycleHistory(models.Model):
             ("manual", "Set by hand"),
             ("event", "Event"),
             ("reactivation", "Reactivation"),
+            ("loyalty", "Loyalty level"),
         ],
         required=True,
         default="rule",

@@ -50,6 +50,37 @@ class ResCompany(models.Model):
         required=True,
     )
 
+    # Loyalty, RFM and customer value
+    lifecycle_loyalty_pricelist = fields.Boolean(
+        string="Loyalty levels set the client's pricelist",
+        help="When a client changes level, it gets the level's pricelist, unless "
+        "a person gave it another one.",
+    )
+    lifecycle_rfm_months = fields.Integer(
+        string="RFM period (months)",
+        default=24,
+        help="Recency, frequency and monetary scores look at paid purchases of "
+        "this many months.",
+    )
+    lifecycle_clv_horizon_years = fields.Integer(
+        string="Client value horizon (years)",
+        default=5,
+        help="How many years ahead the client lifetime value counts.",
+    )
+
+    @api.constrains("lifecycle_rfm_months", "lifecycle_clv_horizon_years")
+    def _check_lifecycle_value_settings(self):
+        for company in self:
+            if (
+                company.lifecycle_rfm_months < 1
+                or company.lifecycle_clv_horizon_years < 1
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "The RFM period and the client value horizon are at least 1."
+                    )
+                )
+
     @api.constrains(
         "lifecycle_default_interval_days",
         "lifecycle_at_risk_factor",

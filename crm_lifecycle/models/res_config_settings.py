@@ -32,6 +32,15 @@ class ResConfigSettings(models.TransientModel):
     lifecycle_unlock_on = fields.Selection(
         related="company_id.lifecycle_unlock_on", readonly=False
     )
+    lifecycle_loyalty_pricelist = fields.Boolean(
+        related="company_id.lifecycle_loyalty_pricelist", readonly=False
+    )
+    lifecycle_rfm_months = fields.Integer(
+        related="company_id.lifecycle_rfm_months", readonly=False
+    )
+    lifecycle_clv_horizon_years = fields.Integer(
+        related="company_id.lifecycle_clv_horizon_years", readonly=False
+    )
     lifecycle_batch_size = fields.Integer(
         string="Clients per batch",
         config_parameter="crm_lifecycle.batch_size",

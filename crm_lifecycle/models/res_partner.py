@@ -100,6 +100,53 @@ class ResPartner(models.Model):
     )
     won_opportunity_count = _metric(fields.Integer, "Won Opportunities")
     lost_opportunity_count = _metric(fields.Integer, "Lost Opportunities")
+    # Loyalty level: from money and behaviour, per company
+    loyalty_level_id = fields.Many2one(
+        "crm.loyalty.level",
+        string="Loyalty Level",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+        domain="[('company_id', '=', current_company_id)]",
+    )
+    loyalty_level_since = fields.Date(
+        string="Level since", company_dependent=True, readonly=True, copy=False
+    )
+    loyalty_below_since = _metric(
+        fields.Date,
+        "Below its level since",
+        help="The client stopped meeting its level on this date; it keeps the "
+        "level until the level's grace period has passed.",
+    )
+    # RFM: scores 1-5 by quintiles over the company's customers of the period
+    rfm_recency = _metric(fields.Integer, "Recency score")
+    rfm_frequency = _metric(fields.Integer, "Frequency score")
+    rfm_monetary = _metric(fields.Integer, "Monetary score")
+    rfm_score = _metric(fields.Char, "RFM score")
+    rfm_revenue = _metric(fields.Float, "Paid revenue of the RFM period")
+    rfm_segment_id = fields.Many2one(
+        "crm.rfm.segment",
+        string="RFM Segment",
+        company_dependent=True,
+        readonly=True,
+        copy=False,
+    )
+    rfm_segment = fields.Char(string="RFM segment code", related="rfm_segment_id.code")
+    # Value
+    clv = _metric(
+        fields.Float,
+        "Client Lifetime Value",
+        help="Average paid purchase × purchases per year × expected remaining "
+        "years as a client (from the company's own yearly retention, over the "
+        "horizon of Settings).",
+    )
+    lifecycle_potential_value = _metric(
+        fields.Float,
+        "Potential value",
+        help="For clients who have not bought yet: the company's historical "
+        "conversion rate from their stage to new customer × the average "
+        "first-year value of a customer.",
+    )
 
     @api.model
     def _read_group_lifecycle_stage_ids(self, stages, domain):
@@ -150,7 +197,11 @@ class ResPartner(models.Model):
 
     def _commercial_fields(self):
         # contacts created under a company start with the company's stage
-        return super()._commercial_fields() + ["lifecycle_stage_id"]
+        return super()._commercial_fields() + [
+            "lifecycle_stage_id",
+            "loyalty_level_id",
+            "rfm_segment_id",
+        ]
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -44,6 +44,35 @@ class LifecycleCase(AccountTestInvoicingCommon):
                 "lifecycle_unlock_on": "purchase",
             }
         )
+        cls.level = cls.create_levels(cls.company)
+
+    @classmethod
+    def create_levels(cls, company):
+        """Bronze, Silver, Gold of ``company`` by code; thresholds on paid
+        revenue of 12 months, paid purchases, tenure and overdue ratio."""
+        Level = cls.env["crm.loyalty.level"]
+        Level.search([("company_id", "=", company.id)]).unlink()
+        rows = [
+            ("bronze", 10, 0.0, 1, 0, 1.0, 3),
+            ("silver", 20, 1000.0, 2, 0, 0.5, 3),
+            ("gold", 30, 5000.0, 3, 0, 0.2, 6),
+        ]
+        return {
+            code: Level.create(
+                {
+                    "name": code.title(),
+                    "company_id": company.id,
+                    "sequence": sequence,
+                    "window_months": 12,
+                    "min_paid_revenue": revenue,
+                    "min_purchase_count": purchases,
+                    "min_tenure_months": tenure,
+                    "max_overdue_ratio": ratio,
+                    "grace_months": grace,
+                }
+            )
+            for code, sequence, revenue, purchases, tenure, ratio, grace in rows
+        }
 
     @classmethod
     def create_client(cls, name="Client", **values):
@@ -128,11 +157,14 @@ class LifecycleCase(AccountTestInvoicingCommon):
     def stage_of(self, partner, company=None):
         return partner.with_company(company or self.company).lifecycle_stage_id.code
 
-    def last_history(self, partner, company=None):
+    def last_history(self, partner, company=None, loyalty=False):
+        """The last stage change of ``partner`` (level change with
+        ``loyalty``)."""
         return self.env["crm.lifecycle.history"].search(
             [
                 ("partner_id", "=", partner.commercial_partner_id.id),
                 ("company_id", "=", (company or self.company).id),
+                ("reason", "=" if loyalty else "!=", "loyalty"),
             ],
             limit=1,
         )

@@ -1,9 +1,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import math
+
 from freezegun import freeze_time
 
 from odoo.tests import tagged
 
 from .common import LifecycleCase
+
+# queries of one engine batch (metrics, stage, level, RFM, value, logs)
+ENGINE_BATCH_QUERIES = 21
 
 
 @tagged("post_install", "-at_install")
@@ -73,8 +78,8 @@ class TestLifecycleEngine(LifecycleCase):
 
         original_metrics = type(self.engine)._metrics
 
-        def marked(engine, partners, company, today):
-            metrics = original_metrics(engine, partners, company, today)
+        def marked(engine, partners, *args):
+            metrics = original_metrics(engine, partners, *args)
             for partner_id, values in metrics.items():
                 values["partner_marker"] = partner_id
             return metrics
@@ -92,8 +97,12 @@ class TestLifecycleEngine(LifecycleCase):
 
     @freeze_time("2026-03-01")
     def test_constant_queries_per_batch(self):
+        """A batch costs the same queries for 1 client as for 200, except the
+        one statement the ORM adds per 100 rows it writes
+        (``UPDATE_BATCH_SIZE``, ``INSERT_BATCH_SIZE``): partners updated,
+        history rows and chatter notes."""
         partners = self.env["res.partner"].create(
-            [{"name": f"Bulk {index}", "is_company": True} for index in range(201)]
+            [{"name": f"Bulk {index}", "is_company": True} for index in range(301)]
         )
         self.env["crm.lead"].create(
             [
@@ -101,16 +110,28 @@ class TestLifecycleEngine(LifecycleCase):
                 for p in partners
             ]
         )
-        self.paid_invoice(partners[0], 100.0, "2026-02-01")
-        self.paid_invoice(partners[1], 100.0, "2026-02-01")
+        single, hundred, two_hundred = partners[0], partners[1:101], partners[101:]
+        # one paying client in each set: a stage and a loyalty level change
+        for first in (single, hundred[0], two_hundred[0]):
+            self.paid_invoice(first, 100.0, "2026-02-01")
         warm_up = self.create_client("Warm-up")
+        self.paid_invoice(warm_up, 100.0, "2026-02-01")
         self.recompute(warm_up)
-        self.env.invalidate_all()
-        with self.assertQueryCount(17):
-            self.recompute(partners[0])
-        self.env.invalidate_all()
-        with self.assertQueryCount(17):
-            self.recompute(partners[1:])
-        self.assertEqual(self.stage_of(partners[0]), "new_customer")
-        self.assertEqual(self.stage_of(partners[1]), "new_customer")
-        self.assertEqual(self.stage_of(partners[200]), "prospect")
+
+        def orm_chunks(rows):
+            return math.ceil(rows / 100) - 1
+
+        for clients in (single, hundred, two_hundred):
+            # every client changes stage, the paying one changes level too
+            extra = (
+                orm_chunks(len(clients))  # UPDATE res_partner
+                + orm_chunks(len(clients) + 1)  # INSERT history
+                + orm_chunks(len(clients))  # INSERT mail_message
+            )
+            self.env.invalidate_all()
+            with self.assertQueryCount(ENGINE_BATCH_QUERIES + extra):
+                self.recompute(clients)
+        for first in (single, hundred[0], two_hundred[0]):
+            self.assertEqual(self.stage_of(first), "new_customer")
+            self.assertEqual(first.loyalty_level_id, self.level["bronze"])
+        self.assertEqual(self.stage_of(partners[300]), "prospect")

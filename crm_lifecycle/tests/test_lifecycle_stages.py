@@ -43,7 +43,7 @@ class TestLifecycleStages(LifecycleCase):
         self.assertEqual(client.paid_revenue, 1000.0)
         self.assertEqual(client.receivable_open, 0.0)
         self.assertEqual(client.avg_days_to_pay, 5.0)
-        history = client.lifecycle_history_ids
+        history = client.lifecycle_history_ids.filtered("stage_to_id")
         self.assertEqual(
             history.mapped("stage_to_id.code"), ["new_customer", "opportunity"]
         )

@@ -1,0 +1,409 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Loyalty levels, RFM scores and client value, in the lifecycle engine.
+
+Same batches and the same constant number of queries as the stages: one more
+query per batch (paid revenue and purchases over the windows of the levels
+and of the RFM period) and, once per run and company, the quintile
+boundaries, the yearly retention, the conversion rates and the first-year
+value of a customer.
+"""
+
+import math
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import fields, models
+from odoo.tools import SQL
+
+PRE_CUSTOMER_CODES = ("target", "prospect", "opportunity")
+QUINTILES = [0.2, 0.4, 0.6, 0.8]
+
+VALUE_FIELDS = (
+    "loyalty_level_id",
+    "loyalty_level_since",
+    "loyalty_below_since",
+    "rfm_recency",
+    "rfm_frequency",
+    "rfm_monetary",
+    "rfm_score",
+    "rfm_revenue",
+    "rfm_segment_id",
+    "clv",
+    "lifecycle_potential_value",
+)
+
+
+class CrmLifecycleEngine(models.AbstractModel):
+    _inherit = "crm.lifecycle.engine"
+
+    # ------------------------------------------------------------------
+    # Once per run and company
+    # ------------------------------------------------------------------
+    def _company_context(self, company, today):
+        context = super()._company_context(company, today)
+        levels = self.env["crm.loyalty.level"].search(
+            [("company_id", "=", company.id)], order="sequence, id"
+        )
+        rfm_months = company.lifecycle_rfm_months
+        context.update(
+            levels=levels,
+            segments=self.env["crm.rfm.segment"].search([]),
+            windows=sorted({*levels.mapped("window_months"), rfm_months}),
+            rfm_months=rfm_months,
+            clv_horizon_years=company.lifecycle_clv_horizon_years,
+            rfm_bounds=self._rfm_bounds(company, today, rfm_months),
+        )
+        context.update(self._company_rates(company, today, context["stages"]))
+        return context
+
+    def _rfm_bounds(self, company, today, months):
+        """Quintile boundaries of recency (days), frequency and monetary value
+        over the company's customers of the period: one query per run."""
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH doc AS (%(documents)s),
+                client AS (
+                    SELECT partner_id,
+                           %(today)s - max(invoice_date) FILTER (
+                               WHERE move_type = 'out_invoice' AND paid != 0)
+                               AS recency,
+                           count(*) FILTER (
+                               WHERE move_type = 'out_invoice' AND paid != 0)
+                               AS frequency,
+                           sum(paid) AS monetary
+                      FROM doc
+                     WHERE invoice_date > %(start)s
+                     GROUP BY partner_id
+                    HAVING count(*) FILTER (
+                               WHERE move_type = 'out_invoice' AND paid != 0) > 0
+                )
+                SELECT percentile_disc(%(quintiles)s::float[])
+                           WITHIN GROUP (ORDER BY recency),
+                       percentile_disc(%(quintiles)s::float[])
+                           WITHIN GROUP (ORDER BY frequency),
+                       percentile_disc(%(quintiles)s::float[])
+                           WITHIN GROUP (ORDER BY monetary)
+                  FROM client
+                """,
+                documents=self._documents(company),
+                today=today,
+                start=today - relativedelta(months=months),
+                quintiles=QUINTILES,
+            )
+        )
+        recency, frequency, monetary = self.env.cr.fetchone()
+        return {
+            "recency": recency or [],
+            "frequency": frequency or [],
+            "monetary": [float(value) for value in monetary or []],
+        }
+
+    def _company_rates(self, company, today, stages):
+        """The company's own history, once per run:
+
+        - ``retention``: share of the clients who bought in the year before
+          last that bought again in the last year;
+        - ``first_year_value``: average paid revenue of a customer in its
+          first twelve months (customers whose first year is over, else all);
+        - ``conversion``: per pre-customer stage, the share of the clients
+          that entered it and later became customers (lifecycle history).
+        """
+        year_ago = today - relativedelta(years=1)
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH doc AS (%(documents)s),
+                purchase AS (
+                    SELECT partner_id, invoice_date FROM doc
+                     WHERE move_type = 'out_invoice' AND paid != 0
+                ),
+                first AS (
+                    SELECT partner_id, min(invoice_date) AS first_date
+                      FROM purchase GROUP BY partner_id
+                ),
+                first_year AS (
+                    SELECT f.partner_id, f.first_date, sum(d.paid) AS value
+                      FROM first f
+                      JOIN doc d ON d.partner_id = f.partner_id
+                       AND d.invoice_date < f.first_date + interval '12 months'
+                     GROUP BY f.partner_id, f.first_date
+                ),
+                base AS (
+                    SELECT DISTINCT partner_id FROM purchase
+                     WHERE invoice_date > %(two_years_ago)s
+                       AND invoice_date <= %(year_ago)s
+                )
+                SELECT (SELECT count(*) FROM base),
+                       (SELECT count(DISTINCT partner_id) FROM purchase
+                         WHERE invoice_date > %(year_ago)s
+                           AND partner_id IN (SELECT partner_id FROM base)),
+                       coalesce(
+                           (SELECT avg(value) FROM first_year
+                             WHERE first_date <= %(year_ago)s),
+                           (SELECT avg(value) FROM first_year), 0)
+                """,
+                documents=self._documents(company),
+                year_ago=year_ago,
+                two_years_ago=year_ago - relativedelta(years=1),
+            )
+        )
+        base, retained, first_year_value = self.env.cr.fetchone()
+        pre_customer = stages.filtered(lambda s: s.code in PRE_CUSTOMER_CODES)
+        customer = stages.filtered("is_customer_stage")
+        self.env["crm.lifecycle.history"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH entered AS (
+                    SELECT partner_id, stage_to_id AS stage_id, min(date) AS date
+                      FROM crm_lifecycle_history
+                     WHERE company_id = %(company)s
+                       AND stage_to_id = ANY(%(pre_customer)s)
+                     GROUP BY partner_id, stage_to_id
+                ),
+                converted AS (
+                    SELECT partner_id, min(date) AS date
+                      FROM crm_lifecycle_history
+                     WHERE company_id = %(company)s
+                       AND stage_to_id = ANY(%(customer)s)
+                     GROUP BY partner_id
+                )
+                SELECT e.stage_id, count(*),
+                       count(c.partner_id) FILTER (WHERE c.date >= e.date)
+                  FROM entered e
+                  LEFT JOIN converted c ON c.partner_id = e.partner_id
+                 GROUP BY e.stage_id
+                """,
+                company=company.id,
+                pre_customer=pre_customer.ids,
+                customer=customer.ids,
+            )
+        )
+        conversion = {
+            stage_id: converted / entered
+            for stage_id, entered, converted in self.env.cr.fetchall()
+        }
+        return {
+            "retention": retained / base if base else 0.0,
+            "first_year_value": float(first_year_value),
+            "conversion": conversion,
+        }
+
+    # ------------------------------------------------------------------
+    # Per batch
+    # ------------------------------------------------------------------
+    def _metrics(self, partners, company, today, context):
+        metrics = super()._metrics(partners, company, today, context)
+        for values in metrics.values():
+            values["windows"] = {}
+        for row in self._query_windows(
+            partners.ids, company, today, context["windows"]
+        ):
+            metrics[row.pop("partner_id")]["windows"][row.pop("months")] = row
+        return metrics
+
+    def _query_windows(self, partner_ids, company, today, windows):
+        """Paid revenue, paid purchases and last purchase date of each partner
+        over each window (months back from today), in one query."""
+        return self._fetch(
+            SQL(
+                """
+                WITH doc AS (%(documents)s)
+                SELECT d.partner_id, w.months,
+                       coalesce(sum(d.paid), 0) AS revenue,
+                       count(*) FILTER (
+                           WHERE d.move_type = 'out_invoice' AND d.paid != 0)
+                           AS purchases,
+                       max(d.invoice_date) FILTER (
+                           WHERE d.move_type = 'out_invoice' AND d.paid != 0)
+                           AS last_date
+                  FROM doc d
+                  JOIN unnest(%(windows)s::int[]) AS w(months)
+                    ON d.invoice_date > %(today)s::date
+                                        - make_interval(months => w.months)
+                 GROUP BY d.partner_id, w.months
+                """,
+                documents=self._documents(company, partner_ids),
+                windows=windows,
+                today=today,
+            )
+        )
+
+    def _value_fields(self):
+        return super()._value_fields() + VALUE_FIELDS
+
+    def _value_results(self, partner, values, stage, context, today):
+        result = super()._value_results(partner, values, stage, context, today)
+        result.update(self._loyalty_result(partner, values, context, today))
+        result.update(self._rfm_result(values, context, today))
+        result.update(self._value_result(values, stage, context))
+        return result
+
+    def _qualified_level(self, values, levels, today):
+        """The highest of ``levels`` whose every threshold ``values`` meet."""
+        first = values["first_purchase_date"]
+        tenure = relativedelta(today, first) if first else None
+        tenure_months = tenure.years * 12 + tenure.months if tenure else 0
+        qualified = levels.browse()
+        for level in levels:
+            window = values["windows"].get(level.window_months, {})
+            revenue = window.get("revenue", 0.0)
+            overdue = values["receivable_overdue"]
+            if revenue > 0:
+                ratio = max(overdue, 0.0) / revenue
+            else:
+                ratio = math.inf if overdue > 0 else 0.0
+            if (
+                values["purchase_count"] > 0
+                and revenue >= level.min_paid_revenue
+                and values["purchase_count"] >= level.min_purchase_count
+                and tenure_months >= level.min_tenure_months
+                and ratio <= level.max_overdue_ratio
+            ):
+                qualified = level
+        return qualified
+
+    def _loyalty_result(self, partner, values, context, today):
+        """Rise at once; fall only after the grace months of the current level,
+        to the level the client meets then."""
+        levels = context["levels"]
+        current = partner.loyalty_level_id
+        below_since = partner.loyalty_below_since
+        result = {
+            "loyalty_level_id": current.id or None,
+            "loyalty_level_since": partner.loyalty_level_since,
+            "loyalty_below_since": below_since,
+        }
+        qualified = self._qualified_level(values, levels, today)
+        if qualified == current:
+            result["loyalty_below_since"] = None
+            return result
+        rises = current not in levels or (
+            qualified and qualified.sequence > current.sequence
+        )
+        if not rises:
+            below_since = below_since or today
+            result["loyalty_below_since"] = below_since
+            if today < below_since + relativedelta(months=current.grace_months):
+                return result
+        result.update(
+            loyalty_level_id=qualified.id or None,
+            loyalty_level_since=today if qualified else None,
+            loyalty_below_since=None,
+            loyalty_change=(current, qualified),
+        )
+        return result
+
+    def _rfm_result(self, values, context, today):
+        window = values["windows"].get(context["rfm_months"], {})
+        if not window.get("purchases"):
+            return {
+                "rfm_recency": 0,
+                "rfm_frequency": 0,
+                "rfm_monetary": 0,
+                "rfm_score": None,
+                "rfm_revenue": window.get("revenue", 0.0),
+                "rfm_segment_id": None,
+            }
+        bounds = context["rfm_bounds"]
+        recency_days = (today - window["last_date"]).days
+        # recent is good: fewer days than more boundaries, higher score
+        recency = 5 - sum(recency_days > bound for bound in bounds["recency"])
+        frequency = 1 + sum(window["purchases"] > b for b in bounds["frequency"])
+        monetary = 1 + sum(window["revenue"] > b for b in bounds["monetary"])
+        segment = context["segments"]._match(recency, frequency)
+        return {
+            "rfm_recency": recency,
+            "rfm_frequency": frequency,
+            "rfm_monetary": monetary,
+            "rfm_score": f"{recency}{frequency}{monetary}",
+            "rfm_revenue": window["revenue"],
+            "rfm_segment_id": segment.id or None,
+        }
+
+    def _value_result(self, values, stage, context):
+        """CLV = average paid purchase × purchases per year × expected years
+        left as a client, where a client of the company stays one more year with
+        the probability ``retention``: Σ retention^t for t < horizon years.
+        Lost clients are worth nothing more. Clients who have not bought yet
+        have a potential value instead (conversion rate × first-year value)."""
+        clv = potential = 0.0
+        purchases = values["purchase_count"]
+        if purchases and stage.code != "lost":
+            average = max(values["paid_revenue"], 0.0) / purchases
+            per_year = 365.0 / values["reference_interval"]
+            retention = context["retention"]
+            years = sum(retention**year for year in range(context["clv_horizon_years"]))
+            clv = average * per_year * years
+        elif not purchases and stage.code in PRE_CUSTOMER_CODES:
+            rate = context["conversion"].get(stage.id, 0.0)
+            potential = rate * context["first_year_value"]
+        return {"clv": clv, "lifecycle_potential_value": potential}
+
+    # ------------------------------------------------------------------
+    # After the results are written
+    # ------------------------------------------------------------------
+    def _after_results(self, partners, company, results, changes):
+        res = super()._after_results(partners, company, results, changes)
+        if company.lifecycle_loyalty_pricelist:
+            self._apply_loyalty_pricelists(
+                self._loyalty_changes(partners, results), company
+            )
+        return res
+
+    def _loyalty_changes(self, partners, results):
+        return [
+            (partner, *results[partner.id]["loyalty_change"])
+            for partner in partners
+            if "loyalty_change" in results[partner.id]
+        ]
+
+    def _change_logs(self, changes, company, results):
+        history, notes = super()._change_logs(changes, company, results)
+        partners = self.env["res.partner"].browse(list(results))
+        now = fields.Datetime.now()
+        none = self.env._("none")
+        for partner, old, new in self._loyalty_changes(partners, results):
+            history.append(
+                {
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "reason": "loyalty",
+                    "loyalty_from_id": old.id,
+                    "loyalty_to_id": new.id,
+                    "date": now,
+                }
+            )
+            notes.setdefault(partner.id, []).append(
+                self.env._(
+                    "Loyalty level (%(company)s): %(old)s → %(new)s",
+                    company=company.name,
+                    old=old.name or none,
+                    new=new.name or none,
+                )
+            )
+        return history, notes
+
+    def _apply_loyalty_pricelists(self, loyalty_changes, company):
+        """Give the new level's pricelist, unless a person chose the client's
+        pricelist (it is neither empty nor the old level's): then say so."""
+        kept = {}
+        for partner, old, new in loyalty_changes:
+            if not new.pricelist_id:
+                continue
+            partner = partner.with_company(company)
+            chosen = partner.specific_property_product_pricelist
+            if chosen and chosen != old.pricelist_id:
+                if chosen != new.pricelist_id:
+                    kept[partner.id] = self.env._(
+                        "Pricelist %(pricelist)s kept: it was chosen by a person, "
+                        "the level %(level)s would give %(new)s.",
+                        pricelist=chosen.display_name,
+                        level=new.name,
+                        new=new.pricelist_id.display_name,
+                    )
+                continue
+            partner.property_product_pricelist = new.pricelist_id
+        if kept:
+            self.env["res.partner"].browse(list(kept))._message_log_batch(bodies=kept)

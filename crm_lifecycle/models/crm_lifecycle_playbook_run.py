@@ -26,7 +26,7 @@ class CrmLifecyclePlaybookRun(models.Model):
     cycle_key = fields.Char(
         required=True,
         help="The cycle the step acted in: purchase:<date of the last paid "
-        "purchase> for stage entries and purchase events, invoice:<id> for "
+        "purchase> for stage and level entries and purchase events, invoice:<id> for "
         "invoices with a product of a category, period:<month, quarter or "
         "year> for repeated steps.",
     )

@@ -40,6 +40,7 @@ class CrmLifecyclePlaybookStep(models.Model):
     trigger = fields.Selection(
         [
             ("stage_entered", "Stage entered"),
+            ("level_entered", "Loyalty level entered"),
             ("after_event", "Days after an event"),
             ("before_next_purchase", "Days before the expected next purchase"),
         ],
@@ -47,7 +48,8 @@ class CrmLifecyclePlaybookStep(models.Model):
         default="stage_entered",
         help="Stage entered: the client entered the stage (lifecycle history) and "
         "is still in it, e.g. the at risk or dormant stage for a reactivation "
-        "sequence. Days after an event: the first or last paid purchase, the "
+        "sequence. Loyalty level entered: the client reached the level "
+        "(lifecycle history) and still holds it. Days after an event: the first or last paid purchase, the "
         "entry into a stage, or a posted invoice with a product of a category. "
         "Days before the expected next purchase: the date the engine expects "
         "from the client's purchase interval.",
@@ -65,6 +67,12 @@ class CrmLifecyclePlaybookStep(models.Model):
         "crm.lifecycle.stage",
         ondelete="restrict",
         domain="[('company_id', 'in', [False, company_id])]",
+    )
+    loyalty_level_id = fields.Many2one(
+        "crm.loyalty.level",
+        string="Loyalty Level",
+        ondelete="restrict",
+        domain="[('company_id', '=?', company_id)]",
     )
     product_categ_id = fields.Many2one(
         "product.category",
@@ -160,8 +168,8 @@ class CrmLifecyclePlaybookStep(models.Model):
             else:
                 text = self.env._(
                     "Once per purchase cycle (from one paid purchase to the next): "
-                    "entering the stage again before a new purchase does not "
-                    "repeat the step."
+                    "entering the stage (level) again before a new purchase does "
+                    "not repeat the step."
                 )
             step.cycle_description = text
 
@@ -187,6 +195,7 @@ class CrmLifecyclePlaybookStep(models.Model):
         "trigger",
         "event",
         "stage_id",
+        "loyalty_level_id",
         "product_categ_id",
         "activity_type_id",
         "responsible",
@@ -199,6 +208,10 @@ class CrmLifecyclePlaybookStep(models.Model):
             if kind == "stage_entered" and not step.stage_id:
                 raise ValidationError(
                     self.env._("Step %(step)s needs a stage.", step=step.name)
+                )
+            if kind == "level_entered" and not step.loyalty_level_id:
+                raise ValidationError(
+                    self.env._("Step %(step)s needs a loyalty level.", step=step.name)
                 )
             if kind == "product_category_invoice" and not step.product_categ_id:
                 raise ValidationError(
@@ -282,25 +295,29 @@ class CrmLifecyclePlaybookStep(models.Model):
             condition = SQL("%s AND %s >= %s", condition, column, first)
         return condition
 
-    def _query_stage_entries(self, company, first, last):
-        """Latest entry of each client into the step's stage, in the window:
-        [(partner_id, entry date)]."""
+    def _query_entries(self, company, first, last):
+        """Latest entry of each client into the step's stage (loyalty level),
+        in the window: [(partner_id, entry date)]."""
         self.env["crm.lifecycle.history"].flush_model(
-            ["partner_id", "company_id", "stage_to_id", "date"]
+            ["partner_id", "company_id", "stage_to_id", "loyalty_to_id", "date"]
         )
+        if self._event_kind() == "level_entered":
+            target = SQL("loyalty_to_id = %s", self.loyalty_level_id.id)
+        else:
+            target = SQL("stage_to_id = %s", self.stage_id.id)
         self.env.cr.execute(
             SQL(
                 """
                 SELECT partner_id, entry FROM (
                     SELECT DISTINCT ON (partner_id) partner_id, date::date AS entry
                       FROM crm_lifecycle_history
-                     WHERE company_id = %(company)s AND stage_to_id = %(stage)s
+                     WHERE company_id = %(company)s AND %(target)s
                      ORDER BY partner_id, date DESC, id DESC
                 ) h
                  WHERE %(condition)s
                 """,
                 company=company.id,
-                stage=self.stage_id.id,
+                target=target,
                 condition=self._date_condition(SQL("entry"), first, last),
             )
         )
@@ -374,14 +391,15 @@ class CrmLifecyclePlaybookStep(models.Model):
                 start = partner.last_purchase_date if fname != "first_purchase_date" else anchor
                 key = f"purchase:{start}"
                 anchors.append((partner.id, anchor, key, start))
-        elif kind == "stage_entered":
-            rows = step._query_stage_entries(company, first, last)
+        elif kind in ("stage_entered", "level_entered"):
+            rows = step._query_entries(company, first, last)
+            current = (
+                ("lifecycle_stage_id", "=", step.stage_id.id)
+                if kind == "stage_entered"
+                else ("loyalty_level_id", "=", step.loyalty_level_id.id)
+            )
             partners = Partner.search(
-                domain
-                + [
-                    ("id", "in", [row[0] for row in rows]),
-                    ("lifecycle_stage_id", "=", step.stage_id.id),
-                ]
+                domain + [("id", "in", [row[0] for row in rows]), current]
             )
             anchors = [(pid, entry, None, entry) for pid, entry in rows]
         else:

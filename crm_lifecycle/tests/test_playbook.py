@@ -388,6 +388,46 @@ class TestPlaybook(LifecycleCase):
             sorted(runs.mapped("cycle_key")), ["period:2026-Q1", "period:2026-Q2"]
         )
 
+    def test_loyalty_level_entered(self):
+        playbook = self.Playbook.create(
+            {
+                "name": "Silver welcome",
+                "step_ids": [
+                    fields.Command.create(
+                        {
+                            "name": "Welcome to silver",
+                            "trigger": "level_entered",
+                            "loyalty_level_id": self.level["silver"].id,
+                            "activity_type_id": self.env.ref(
+                                "mail.mail_activity_data_call"
+                            ).id,
+                            "responsible": "fixed",
+                            "user_id": self.sales_manager.id,
+                        }
+                    )
+                ],
+            }
+        )
+        client = self.create_client("Rising")
+        with freeze_time("2026-06-01"):
+            self.paid_invoice(client, 600.0, "2026-05-01")
+            self.recompute(client)
+            self.assertEqual(client.loyalty_level_id, self.level["bronze"])
+            self.run_cron()
+            self.assertFalse(self.runs(client, playbook.step_ids))
+            # (the B2B playbook thanked the new customer meanwhile)
+            thank_you = self.runs(client, self.step("playbook_b2b_step_thank_you"))
+            self.assertEqual(thank_you.cycle_key, "purchase:2026-05-01")
+            self.paid_invoice(client, 600.0, "2026-06-01")
+            self.recompute(client)
+            self.assertEqual(client.loyalty_level_id, self.level["silver"])
+            self.run_cron()
+            self.run_cron()
+        run = self.runs(client, playbook.step_ids)
+        self.assertEqual(len(run), 1)
+        self.assertEqual(run.cycle_key, "purchase:2026-06-01")
+        self.assertEqual(run.activity_id.user_id, self.sales_manager)
+
     def test_query_count_does_not_depend_on_clients(self):
         playbook = self.Playbook.create(
             {

@@ -18,7 +18,7 @@ class CrmLifecyclePlaybook(models.Model):
 
     _name = "crm.lifecycle.playbook"
     _description = "Client Lifecycle Playbook"
-    _inherit = ["mail.thread"]
+    _inherit = "mail.thread"
     _order = "sequence, id"
 
     name = fields.Char(required=True, translate=True, tracking=True)

@@ -16,9 +16,7 @@ class CrmLifecyclePlaybookRun(models.Model):
     step_id = fields.Many2one(
         "crm.lifecycle.playbook.step", required=True, index=True, ondelete="cascade"
     )
-    playbook_id = fields.Many2one(
-        related="step_id.playbook_id", store=True, index=True
-    )
+    playbook_id = fields.Many2one(related="step_id.playbook_id", store=True, index=True)
     partner_id = fields.Many2one(
         "res.partner", string="Client", required=True, index=True, ondelete="cascade"
     )
@@ -37,9 +35,7 @@ class CrmLifecyclePlaybookRun(models.Model):
     date = fields.Datetime(required=True, default=fields.Datetime.now)
     user_id = fields.Many2one("res.users", string="Responsible")
     activity_id = fields.Many2one("mail.activity", ondelete="set null")
-    lead_id = fields.Many2one(
-        "crm.lead", string="Opportunity", ondelete="set null"
-    )
+    lead_id = fields.Many2one("crm.lead", string="Opportunity", ondelete="set null")
     state = fields.Selection(
         [("done", "Done"), ("cancelled", "Cancelled")],
         required=True,

@@ -49,8 +49,9 @@ class CrmLifecyclePlaybookStep(models.Model):
         help="Stage entered: the client entered the stage (lifecycle history) and "
         "is still in it, e.g. the at risk or dormant stage for a reactivation "
         "sequence. Loyalty level entered: the client reached the level "
-        "(lifecycle history) and still holds it. Days after an event: the first or last paid purchase, the "
-        "entry into a stage, or a posted invoice with a product of a category. "
+        "(lifecycle history) and still holds it. Days after an event: the "
+        "first or last paid purchase, the entry into a stage, or a posted "
+        "invoice with a product of a category. "
         "Days before the expected next purchase: the date the engine expects "
         "from the client's purchase interval.",
     )
@@ -87,7 +88,11 @@ class CrmLifecyclePlaybookStep(models.Model):
         "on the day itself.",
     )
     repeat_period = fields.Selection(
-        [("month", "Every month"), ("quarter", "Every quarter"), ("year", "Every year")],
+        [
+            ("month", "Every month"),
+            ("quarter", "Every quarter"),
+            ("year", "Every year"),
+        ],
         string="Repeat",
         help="Act again once per calendar period for as long as the client "
         "matches, e.g. a quarterly check-in of loyal clients. The cycle is "
@@ -101,8 +106,7 @@ class CrmLifecyclePlaybookStep(models.Model):
         "mail.activity.type",
         ondelete="set null",
         domain="['|', ('res_model', '=', False), ('res_model', '=', 'res.partner')]",
-        help="Deleting the activity type deactivates the step (noted on the "
-        "playbook).",
+        help="Deleting the activity type deactivates the step (noted on the playbook).",
     )
     summary = fields.Char(translate=True, help="Summary of the activity.")
     note = fields.Html(translate=True, sanitize_style=True)
@@ -154,9 +158,7 @@ class CrmLifecyclePlaybookStep(models.Model):
         for step in self:
             kind = step._event_kind()
             if step.repeat_period:
-                text = self.env._(
-                    "Once per calendar period while the client matches."
-                )
+                text = self.env._("Once per calendar period while the client matches.")
             elif kind == "product_category_invoice":
                 text = self.env._("Once per invoice.")
             elif kind in ("first_purchase", "last_purchase"):
@@ -215,7 +217,9 @@ class CrmLifecyclePlaybookStep(models.Model):
                 )
             if kind == "product_category_invoice" and not step.product_categ_id:
                 raise ValidationError(
-                    self.env._("Step %(step)s needs a product category.", step=step.name)
+                    self.env._(
+                        "Step %(step)s needs a product category.", step=step.name
+                    )
                 )
             if step.responsible == "fixed" and not step.user_id:
                 raise ValidationError(
@@ -371,9 +375,10 @@ class CrmLifecyclePlaybookStep(models.Model):
         kind = step._event_kind()
         first, last = step._anchor_window(today)
         Partner = (
-            self.env["res.partner"].sudo().with_company(company).with_context(
-                active_test=True
-            )
+            self.env["res.partner"]
+            .sudo()
+            .with_company(company)
+            .with_context(active_test=True)
         )
         domain = [
             *self.env["crm.lifecycle.engine"]._client_domain(),
@@ -388,7 +393,11 @@ class CrmLifecyclePlaybookStep(models.Model):
             partners.fetch([fname, "last_purchase_date"])
             for partner in partners:
                 anchor = partner[fname]
-                start = partner.last_purchase_date if fname != "first_purchase_date" else anchor
+                start = (
+                    partner.last_purchase_date
+                    if fname != "first_purchase_date"
+                    else anchor
+                )
                 key = f"purchase:{start}"
                 anchors.append((partner.id, anchor, key, start))
         elif kind in ("stage_entered", "level_entered"):
@@ -425,7 +434,9 @@ class CrmLifecyclePlaybookStep(models.Model):
             )
         }
         users = step._responsible_users(partners)
-        period_start, period = step._period(today) if step.repeat_period else (None, None)
+        period_start, period = (
+            step._period(today) if step.repeat_period else (None, None)
+        )
         earliest_due = today - timedelta(days=step.playbook_id.catch_up_days)
         due = []
         for partner_id, anchor, key, start in anchors:
@@ -441,7 +452,12 @@ class CrmLifecyclePlaybookStep(models.Model):
                 key = f"purchase:{last_purchase or 'none'}"
             if due_date > today or (not period and due_date < earliest_due):
                 continue
-            if step.stop_on_purchase and last_purchase and start and last_purchase > start:
+            if (
+                step.stop_on_purchase
+                and last_purchase
+                and start
+                and last_purchase > start
+            ):
                 continue
             if (partner_id, key) in existing:
                 continue
@@ -519,20 +535,29 @@ class CrmLifecyclePlaybookStep(models.Model):
         )
         leads = self.env["crm.lead"]
         if step.create_opportunity:
-            leads = self.env["crm.lead"].sudo().with_company(company).create(
-                [
-                    {
-                        "name": f"{step.name}: {Partner.browse(d['partner_id']).name}",
-                        "type": "opportunity",
-                        "partner_id": d["partner_id"],
-                        "user_id": d["user_id"],
-                        "team_id": (
-                            step.team_id or users.browse(d["user_id"]).sale_team_id
-                        ).id,
-                        "company_id": company.id,
-                    }
-                    for d in due
-                ]
+            leads = (
+                self.env["crm.lead"]
+                .sudo()
+                .with_company(company)
+                .create(
+                    [
+                        {
+                            "name": self.env._(
+                                "%(step)s: %(client)s",
+                                step=step.name,
+                                client=Partner.browse(d["partner_id"]).name,
+                            ),
+                            "type": "opportunity",
+                            "partner_id": d["partner_id"],
+                            "user_id": d["user_id"],
+                            "team_id": (
+                                step.team_id or users.browse(d["user_id"]).sale_team_id
+                            ).id,
+                            "company_id": company.id,
+                        }
+                        for d in due
+                    ]
+                )
             )
         if step.template_id:
             by_user = {}
@@ -593,7 +618,10 @@ class CrmLifecyclePlaybookStep(models.Model):
         partners.fetch(["last_purchase_date"])
         stopped = runs.filtered(
             lambda run: run.cycle_start
-            and (run.partner_id.with_company(company).last_purchase_date or run.cycle_start)
+            and (
+                run.partner_id.with_company(company).last_purchase_date
+                or run.cycle_start
+            )
             > run.cycle_start
         )
         if not stopped:

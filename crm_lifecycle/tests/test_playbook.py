@@ -313,7 +313,9 @@ class TestPlaybook(LifecycleCase):
         with freeze_time("2026-04-01"):
             self.car_sale(client, "2026-04-01")
             self.run_cron()
-        self.assertEqual(self.runs(client, sound_step).activity_id.user_id, self.salesman)
+        self.assertEqual(
+            self.runs(client, sound_step).activity_id.user_id, self.salesman
+        )
         self.assertFalse(self.runs(client, doomed_step))
 
     def test_activity_type_lost_outside_the_orm_deactivates_in_cron(self):

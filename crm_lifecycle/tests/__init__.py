@@ -5,3 +5,4 @@ from . import test_lifecycle_engine
 from . import test_loyalty
 from . import test_value
 from . import test_handover
+from . import test_playbook

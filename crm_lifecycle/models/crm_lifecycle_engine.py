@@ -121,6 +121,9 @@ class CrmLifecycleEngine(models.AbstractModel):
                 )
                 # the cron commits each batch: a failure later never loses it
                 self.env.cr.commit()  # pylint: disable=invalid-commit
+        if processed:
+            # new stages and levels may make playbook steps due now
+            self.env.ref("crm_lifecycle.ir_cron_lifecycle_playbooks")._trigger()
         return processed
 
     def _process_queued(self, company, partner_ids, run):

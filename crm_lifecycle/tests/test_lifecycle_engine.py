@@ -29,9 +29,15 @@ class TestLifecycleEngine(LifecycleCase):
         invoice = self.invoice(client, 1000.0, "2026-02-01")
         self.assertEqual(self.queued(client), 1)
         self.assertFalse(client.lifecycle_stage_id)  # nothing computed yet
+        playbooks = self.env.ref("crm_lifecycle.ir_cron_lifecycle_playbooks")
+        triggers = self.env["ir.cron.trigger"].sudo()
+        before = triggers.search_count([("cron_id", "=", playbooks.id)])
         self.engine.process_queue()
         self.assertEqual(self.queued(client), 0)
         self.assertEqual(self.stage_of(client), "target")
+        # the playbooks run right after the clients they may concern
+        after = triggers.search_count([("cron_id", "=", playbooks.id)])
+        self.assertEqual(after, before + 1)
         self.pay(invoice, date="2026-02-10")
         self.assertEqual(self.queued(client), 1)
         self.engine.process_queue()

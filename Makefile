@@ -13,5 +13,8 @@ test: ## fresh database, Odoo's test runner, then pytest on tests/
 lint: ## pre-commit: ruff, pylint-odoo, OCA checks, prettier (XML)
 	$(PYTHON3) scripts/lint.py
 
+bench: ## benchmarks of bench/ (they print ratios) on the database crm_lifecycle_bench
+	$(PYTHON3) scripts/odoo_bench.py
+
 bootstrap: ## only prepare the cache (Odoo source, virtualenv, PostgreSQL)
 	$(PYTHON3) scripts/bootstrap.py

@@ -35,3 +35,38 @@ def test_demo_clients_in_every_stage(database):
         posted = env.ref("crm_lifecycle.partner_posted_demo")
         assert posted.lifecycle_stage_id.code == "opportunity"
         assert posted.receivable_open > 0
+
+
+def test_demo_levels_segments_and_capital(database):
+    with Registry(database).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        loyal = env.ref("crm_lifecycle.partner_loyal_demo")
+        new = env.ref("crm_lifecycle.partner_new_customer_demo")
+        prospect = env.ref("crm_lifecycle.partner_prospect_demo")
+        # levels come from paid revenue and behaviour: the loyal client is
+        # above the new customer, who is above a prospect without purchases
+        assert loyal.loyalty_level_id.sequence > new.loyalty_level_id.sequence
+        assert new.loyalty_level_id and not prospect.loyalty_level_id
+        # contacts show their company's level
+        contact = env.ref("crm_lifecycle.partner_loyal_contact_demo")
+        assert contact.loyalty_level_id == loyal.loyalty_level_id
+        # customers who bought in the RFM period are scored and segmented
+        for client in (loyal, new):
+            assert len(client.rfm_score) == 3 and client.rfm_segment_id, client.name
+        assert loyal.rfm_frequency > new.rfm_frequency
+        assert loyal.clv > 0 and not prospect.clv
+        # the customer capital adds up its parts
+        [(active, pipeline, potential, capital)] = env[
+            "crm.lifecycle.report"
+        ]._read_group(
+            [("company_id", "=", env.ref("base.main_company").id)],
+            [],
+            [
+                "active_clv:sum",
+                "pipeline_expected_revenue:sum",
+                "potential_value:sum",
+                "customer_capital:sum",
+            ],
+        )
+        assert active > 0 and pipeline > 0
+        assert round(active + pipeline + potential, 2) == round(capital, 2)

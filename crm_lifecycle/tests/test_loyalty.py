@@ -230,3 +230,27 @@ class TestLoyalty(LifecycleCase):
         self.assertIn('name="partner_loyalty_level_id"', lead_views["form"]["arch"])
         self.assertIn('name="partner_rfm_segment_id"', lead_views["form"]["arch"])
         self.assertIn('name="partner_loyalty_level_id"', lead_views["kanban"]["arch"])
+
+    def test_errors_in_the_users_language(self):
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["res.lang"]._activate_lang("es_ES")
+        self.env["ir.module.module"].search(
+            [("name", "=", "crm_lifecycle")]
+        )._load_module_terms(["crm_lifecycle"], ["ru_RU", "es_ES"], overwrite=True)
+        expected = {
+            "ru_RU": "пороговые значения не могут быть отрицательными",
+            "es_ES": "Nivel Bad: los umbrales no pueden ser negativos",
+        }
+        for lang, text in expected.items():
+            with self.subTest(lang=lang), self.assertRaises(ValidationError) as error:
+                self.env["crm.loyalty.level"].with_context(lang=lang).create(
+                    {"name": "Bad", "sequence": 40, "min_paid_revenue": -1.0}
+                )
+            self.assertIn(text, str(error.exception))
+        # the default stages and levels read in the user's language
+        gold = self.env.ref("crm_lifecycle.loyalty_level_gold").sudo()
+        self.assertEqual(gold.with_context(lang="es_ES").name, "Oro")
+        self.assertEqual(
+            self.stage["new_customer"].with_context(lang="ru_RU").name,
+            "Новый клиент",
+        )

@@ -6,3 +6,4 @@ from . import test_loyalty
 from . import test_value
 from . import test_handover
 from . import test_playbook
+from . import test_ui

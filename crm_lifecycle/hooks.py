@@ -2,6 +2,8 @@
 
 
 def post_init_hook(env):
-    """Queue every existing client: the cron computes their stages after the
-    install, in batches, instead of the install doing it all at once."""
+    """Give every company the default loyalty levels and queue every existing
+    client: the cron computes them after the install, in batches, instead of
+    the install doing it all at once."""
+    env["crm.loyalty.level"]._create_company_defaults(env["res.company"].search([]))
     env["crm.lifecycle.engine"].enqueue_all()

@@ -147,6 +147,44 @@ class CrmLoyaltyLevel(models.Model):
                     )
                 )
 
+    @api.model
+    def _create_company_defaults(self, companies):
+        """Give ``companies`` without levels a copy of the default levels
+        (those of this module's data), amounts converted to their currency
+        and without pricelist: a starting point to adjust."""
+        defaults = self.browse()
+        for name in ("bronze", "silver", "gold", "platinum"):
+            defaults |= (
+                self.env.ref(
+                    f"crm_lifecycle.loyalty_level_{name}", raise_if_not_found=False
+                )
+                or self.browse()
+            )
+        defaults = defaults.sudo().filtered("active")
+        if not defaults:
+            return self.browse()
+        with_levels = set(
+            self.sudo()
+            .with_context(active_test=False)
+            .search([("company_id", "in", companies.ids)])
+            .company_id.ids
+        )
+        today = fields.Date.context_today(self)
+        created = self.browse()
+        for company in companies.filtered(lambda c: c.id not in with_levels):
+            for level in defaults:
+                # copy() keeps the translations of the name and benefits
+                created |= level.copy(
+                    {
+                        "company_id": company.id,
+                        "pricelist_id": False,
+                        "min_paid_revenue": level.currency_id._convert(
+                            level.min_paid_revenue, company.currency_id, company, today
+                        ),
+                    }
+                )
+        return created
+
     def action_view_partners(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(

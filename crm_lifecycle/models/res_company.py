@@ -118,3 +118,10 @@ class ResCompany(models.Model):
                 raise ValidationError(
                     self.env._("Lifecycle thresholds cannot be negative.")
                 )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        companies = super().create(vals_list)
+        # a new company starts with the default loyalty levels
+        self.env["crm.loyalty.level"]._create_company_defaults(companies)
+        return companies

@@ -1,6 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from freezegun import freeze_time
 
+from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 
@@ -254,3 +255,34 @@ class TestLoyalty(LifecycleCase):
             self.stage["new_customer"].with_context(lang="ru_RU").name,
             "Новый клиент",
         )
+
+    def test_new_company_gets_the_default_levels(self):
+        euro = self.env.ref("base.EUR")
+        euro.active = True
+        self.env["res.currency.rate"].create(
+            {"currency_id": euro.id, "rate": 0.5, "company_id": False}
+        )
+        company = self.env["res.company"].create(
+            {"name": "New branch", "currency_id": euro.id}
+        )
+        levels = (
+            self.env["crm.loyalty.level"]
+            .sudo()
+            .search([("company_id", "=", company.id)])
+        )
+        defaults = [
+            self.env.ref(f"crm_lifecycle.loyalty_level_{name}").sudo()
+            for name in ("bronze", "silver", "gold", "platinum")
+        ]
+        self.assertEqual(levels.mapped("name"), [d.name for d in defaults])
+        self.assertEqual(levels.currency_id, euro)
+        self.assertFalse(levels.pricelist_id)
+        # amounts in the new company's currency
+        gold = levels.filtered(lambda level: level.sequence == defaults[2].sequence)
+        self.assertAlmostEqual(
+            gold.min_paid_revenue,
+            defaults[2].currency_id._convert(
+                defaults[2].min_paid_revenue, euro, company, fields.Date.today()
+            ),
+        )
+        self.assertNotEqual(gold.min_paid_revenue, defaults[2].min_paid_revenue)

@@ -1,0 +1,111 @@
+"""On a fresh database without demo data: install, upgrade and uninstall
+crm_lifecycle with Odoo's own command line and methods; the logs stay clean
+and the uninstall leaves no table, column or scheduled action behind."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+from contextlib import closing
+
+import pytest
+
+import odoo
+from odoo.tools import SQL
+
+BAD_LINE = re.compile(r"^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) ", re.MULTILINE)
+
+CHECK_UNINSTALL = textwrap.dedent(
+    """
+    import sys
+    import odoo
+    from odoo.modules.registry import Registry
+
+    odoo.tools.config.parse_config(["--config", sys.argv[1], "-d", sys.argv[2]])
+    with Registry(sys.argv[2]).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        module = env["ir.module.module"].search([("name", "=", "crm_lifecycle")])
+        module.button_immediate_uninstall()
+    with Registry(sys.argv[2]).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        module = env["ir.module.module"].search([("name", "=", "crm_lifecycle")])
+        cr.execute(
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_name LIKE ANY(ARRAY['crm_lifecycle%', 'crm_loyalty%',"
+            " 'crm_rfm%'])"
+        )
+        tables = cr.fetchone()[0]
+        cr.execute(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_name = 'res_partner' AND column_name LIKE ANY("
+            "ARRAY['lifecycle%', 'loyalty%', 'rfm%', 'clv'])"
+        )
+        columns = cr.fetchone()[0]
+        crons = env["ir.cron"].with_context(active_test=False).search_count(
+            [("model_id.model", "like", "crm.lifecycle")]
+        )
+        print(f"STATE {module.state} TABLES {tables} COLUMNS {columns} CRONS {crons}")
+    """
+)
+
+
+@pytest.fixture
+def scratch_database(database):
+    name = f"{database}_lifecycle"
+    yield name
+    odoo.sql_db.close_db(name)
+    with closing(odoo.sql_db.db_connect("postgres").cursor()) as cr:
+        cr._cnx.autocommit = True  # DROP DATABASE runs outside a transaction
+        cr.execute(SQL("DROP DATABASE IF EXISTS %s", SQL.identifier(name)))
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _odoo(database, *args):
+    command = [
+        os.environ["PYTHON"],
+        os.environ["ODOO_BIN"],
+        "--config",
+        os.environ["ODOO_RC"],
+        "--database",
+        database,
+        "--stop-after-init",
+        "--http-port",
+        str(_free_port()),
+        "--max-cron-threads",
+        "0",
+        *args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    return output
+
+
+def test_install_upgrade_uninstall(scratch_database):
+    output = _odoo(scratch_database, "--init", "crm_lifecycle", "--without-demo", "all")
+    assert not BAD_LINE.findall(output), output[-3000:]
+    output = _odoo(scratch_database, "--update", "crm_lifecycle")
+    assert not BAD_LINE.findall(output), output[-3000:]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHECK_UNINSTALL,
+            os.environ["ODOO_RC"],
+            scratch_database,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert not BAD_LINE.findall(output), output[-3000:]
+    assert "STATE uninstalled TABLES 0 COLUMNS 0 CRONS 0" in output, output[-3000:]

@@ -232,8 +232,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         that count (of ``partner_ids`` when given): an invoice and the credit
         note that fully reversed it (payment state 'reversed') are both left
         out. Columns: id, partner_id, move_type, invoice_date, payment_state,
-        untaxed (company currency, negative for credit notes) and paid (untaxed
-        pro rata of what is paid, zero unless the payment state says paid)."""
+        is_purchase (a customer invoice whose payment state says paid: the one
+        definition of a paid purchase), untaxed (company currency, negative for
+        credit notes) and paid (untaxed pro rata of what is paid, zero unless
+        the payment state says paid)."""
         partner_filter = (
             SQL("AND m.commercial_partner_id = ANY(%s)", partner_ids)
             if partner_ids is not None
@@ -243,6 +245,8 @@ class CrmLifecycleEngine(models.AbstractModel):
             """
             SELECT m.id, m.commercial_partner_id AS partner_id, m.move_type,
                    m.invoice_date, m.payment_state,
+                   m.move_type = 'out_invoice' AND m.payment_state IN %(paid)s
+                       AS is_purchase,
                    m.amount_untaxed_signed AS untaxed,
                    CASE WHEN m.payment_state NOT IN %(paid)s
                           OR m.amount_total_signed = 0 THEN 0
@@ -273,8 +277,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 """
                 WITH doc AS (%(documents)s),
                 purchase AS (
-                    SELECT * FROM doc
-                     WHERE move_type = 'out_invoice' AND payment_state IN %(paid)s
+                    SELECT * FROM doc WHERE is_purchase
                 ),
                 gaps AS (
                     SELECT partner_id,
@@ -402,10 +405,9 @@ class CrmLifecycleEngine(models.AbstractModel):
         if code == "repeat_customer":
             return purchases >= 2
         if code == "loyal":
-            tenure = relativedelta(today, values["first_purchase_date"] or today)
             return (
                 purchases >= company.lifecycle_loyal_min_purchases
-                and tenure.years * 12 + tenure.months
+                and self._tenure_months(values, today)
                 >= company.lifecycle_loyal_min_months
                 and values["max_days_overdue"]
                 <= company.lifecycle_loyal_max_overdue_days
@@ -424,6 +426,14 @@ class CrmLifecycleEngine(models.AbstractModel):
             lost = values["lost_opportunity_count"]
             return bool(lost) and lost == values["lead_count"]
         return False
+
+    def _tenure_months(self, values, today):
+        """Whole months since the client's first paid purchase (0 without)."""
+        first = values["first_purchase_date"]
+        if not first:
+            return 0
+        tenure = relativedelta(today, first)
+        return tenure.years * 12 + tenure.months
 
     def _evaluate_stage(self, partner, values, stages, domain_matches, company, today):
         for stage in stages:

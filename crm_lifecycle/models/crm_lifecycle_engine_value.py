@@ -67,17 +67,13 @@ class CrmLifecycleEngine(models.AbstractModel):
                 client AS (
                     SELECT partner_id,
                            %(today)s - max(invoice_date) FILTER (
-                               WHERE move_type = 'out_invoice' AND paid != 0)
-                               AS recency,
-                           count(*) FILTER (
-                               WHERE move_type = 'out_invoice' AND paid != 0)
-                               AS frequency,
+                               WHERE is_purchase) AS recency,
+                           count(*) FILTER (WHERE is_purchase) AS frequency,
                            sum(paid) AS monetary
                       FROM doc
                      WHERE invoice_date > %(start)s
                      GROUP BY partner_id
-                    HAVING count(*) FILTER (
-                               WHERE move_type = 'out_invoice' AND paid != 0) > 0
+                    HAVING bool_or(is_purchase)
                 )
                 SELECT percentile_disc(%(quintiles)s::float[])
                            WITHIN GROUP (ORDER BY recency),
@@ -116,8 +112,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 """
                 WITH doc AS (%(documents)s),
                 purchase AS (
-                    SELECT partner_id, invoice_date FROM doc
-                     WHERE move_type = 'out_invoice' AND paid != 0
+                    SELECT partner_id, invoice_date FROM doc WHERE is_purchase
                 ),
                 first AS (
                     SELECT partner_id, min(invoice_date) AS first_date
@@ -213,11 +208,8 @@ class CrmLifecycleEngine(models.AbstractModel):
                 WITH doc AS (%(documents)s)
                 SELECT d.partner_id, w.months,
                        coalesce(sum(d.paid), 0) AS revenue,
-                       count(*) FILTER (
-                           WHERE d.move_type = 'out_invoice' AND d.paid != 0)
-                           AS purchases,
-                       max(d.invoice_date) FILTER (
-                           WHERE d.move_type = 'out_invoice' AND d.paid != 0)
+                       count(*) FILTER (WHERE d.is_purchase) AS purchases,
+                       max(d.invoice_date) FILTER (WHERE d.is_purchase)
                            AS last_date
                   FROM doc d
                   JOIN unnest(%(windows)s::int[]) AS w(months)
@@ -243,9 +235,7 @@ class CrmLifecycleEngine(models.AbstractModel):
 
     def _qualified_level(self, values, levels, today):
         """The highest of ``levels`` whose every threshold ``values`` meet."""
-        first = values["first_purchase_date"]
-        tenure = relativedelta(today, first) if first else None
-        tenure_months = tenure.years * 12 + tenure.months if tenure else 0
+        tenure_months = self._tenure_months(values, today)
         qualified = levels.browse()
         for level in levels:
             window = values["windows"].get(level.window_months, {})

@@ -62,6 +62,10 @@ class CrmLifecycleReport(models.Model):
         value = self._company_value
         return SQL(
             """
+            SELECT client.*,
+                   active_clv + pipeline_expected_revenue + potential_value
+                       AS customer_capital
+              FROM (
             SELECT row_number() OVER (ORDER BY p.id, c.id) AS id,
                    p.id AS partner_id, c.id AS company_id,
                    c.currency_id, p.user_id, u.sale_team_id AS team_id, p.industry_id,
@@ -82,20 +86,18 @@ class CrmLifecycleReport(models.Model):
                    CASE WHEN s.is_customer_stage THEN coalesce(%(clv)s, 0)
                         ELSE 0 END AS active_clv,
                    coalesce(%(pipeline)s, 0) AS pipeline_expected_revenue,
-                   coalesce(%(potential)s, 0) AS potential_value,
-                   CASE WHEN s.is_customer_stage THEN coalesce(%(clv)s, 0)
-                        ELSE 0 END
-                   + coalesce(%(pipeline)s, 0)
-                   + coalesce(%(potential)s, 0) AS customer_capital
+                   coalesce(%(potential)s, 0) AS potential_value
               FROM res_partner p
               JOIN res_company c
                 ON p.lifecycle_computed_date ? c.id::text
                AND (p.company_id IS NULL OR p.company_id = c.id)
               LEFT JOIN crm_lifecycle_stage s ON s.id = %(stage)s
               LEFT JOIN res_users u ON u.id = p.user_id
+             -- the clients of the engine (crm.lifecycle.engine._client_domain)
              WHERE p.parent_id IS NULL
                AND p.partner_share
                AND p.id NOT IN (SELECT partner_id FROM res_company)
+              ) client
             """,
             stage=value("lifecycle_stage_id", "int"),
             level=value("loyalty_level_id", "int"),

@@ -10,6 +10,20 @@ OPEN_LEAD_DOMAIN = [
 ]
 
 
+def attached_to_domain(partner_ids, lead_ids, model_field="res_model"):
+    """Records (activities, followers, messages) attached to these partners or
+    leads; ``model_field`` names the field that holds the document's model."""
+    return [
+        "|",
+        "&",
+        (model_field, "=", "res.partner"),
+        ("res_id", "in", partner_ids),
+        "&",
+        (model_field, "=", "crm.lead"),
+        ("res_id", "in", lead_ids),
+    ]
+
+
 class CrmLifecycleHandover(models.Model):
     """One portfolio handover: who moved whose clients to whom, and how much.
 
@@ -77,7 +91,7 @@ class CrmLifecycleHandover(models.Model):
     )
     note = fields.Text(readonly=True)
 
-    @api.depends("from_user_id", "to_user_id", "to_team_id", "date")
+    @api.depends("from_user_id", "to_user_id", "to_team_id")
     def _compute_display_name(self):
         for handover in self:
             target = handover.to_user_id or handover.to_team_id

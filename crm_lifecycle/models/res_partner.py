@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import format_amount, format_date, html2plaintext, is_html_empty
 
-from .crm_lifecycle_handover import OPEN_LEAD_DOMAIN
+from .crm_lifecycle_handover import OPEN_LEAD_DOMAIN, attached_to_domain
 
 METRICS_GROUP = "crm_lifecycle.group_lifecycle_user"
 
@@ -388,7 +388,7 @@ class ResPartner(models.Model):
     def _lifecycle_handover_dossier_values(self):
         """What the next salesperson should know about this client in the
         current company, as a list of ``(label, value)`` lines; a value is
-        text or ``Markup``. Extend it to add lines (e.g. loyalty level)."""
+        text or ``Markup``. Other modules extend it to add lines."""
         self.ensure_one()
         company = self.env.company
         # metrics and notes are company-dependent and restricted to lifecycle
@@ -411,15 +411,6 @@ class ResPartner(models.Model):
                 order="expected_revenue desc, id",
             )
         )
-        documents = [
-            "|",
-            "&",
-            ("res_model", "=", "res.partner"),
-            ("res_id", "in", contacts.ids),
-            "&",
-            ("res_model", "=", "crm.lead"),
-            ("res_id", "in", leads.ids),
-        ]
         values = [
             (
                 self.env._("Lifecycle stage"),
@@ -469,7 +460,11 @@ class ResPartner(models.Model):
                     )
                     for activity in self.env["mail.activity"]
                     .sudo()
-                    .search(documents, order="date_deadline, id", limit=10)
+                    .search(
+                        attached_to_domain(contacts.ids, leads.ids),
+                        order="date_deadline, id",
+                        limit=10,
+                    )
                 )
                 or none,
             ),
@@ -490,13 +485,7 @@ class ResPartner(models.Model):
             .sudo()
             .search(
                 [
-                    "|",
-                    "&",
-                    ("model", "=", "res.partner"),
-                    ("res_id", "in", contacts.ids),
-                    "&",
-                    ("model", "=", "crm.lead"),
-                    ("res_id", "in", leads.ids),
+                    *attached_to_domain(contacts.ids, leads.ids, "model"),
                     "|",
                     ("message_type", "in", ("email", "email_outgoing")),
                     "|",

@@ -4,7 +4,7 @@ from collections import defaultdict
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from ..models.crm_lifecycle_handover import OPEN_LEAD_DOMAIN
+from ..models.crm_lifecycle_handover import OPEN_LEAD_DOMAIN, attached_to_domain
 
 MANAGER_GROUPS = (
     "crm_lifecycle.group_lifecycle_manager",
@@ -326,16 +326,7 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
             ],
             order="id",
         )
-        partner_ids = (clients | contacts).ids
-        documents = [
-            "|",
-            "&",
-            ("res_model", "=", "res.partner"),
-            ("res_id", "in", partner_ids),
-            "&",
-            ("res_model", "=", "crm.lead"),
-            ("res_id", "in", leads.ids),
-        ]
+        documents = attached_to_domain((clients | contacts).ids, leads.ids)
         scope.update(
             clients=clients,
             contacts=contacts,
@@ -449,31 +440,30 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
         """Replace the source's follower entries by the receiver's, keeping the
         subtypes; when the receiver already follows, the subtypes are merged."""
         entries = scope["followers"]
-        receiver_partners = {key: user.partner_id for key, user in receivers.items()}
         existing = {
             (entry.res_model, entry.res_id, entry.partner_id): entry
             for entry in entries.search(
                 [
-                    ("partner_id", "in", [p.id for p in receiver_partners.values()]),
-                    "|",
-                    "&",
-                    ("res_model", "=", "res.partner"),
-                    ("res_id", "in", (scope["clients"] | scope["contacts"]).ids),
-                    "&",
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", scope["leads"].ids),
+                    ("partner_id", "in", [u.partner_id.id for u in receivers.values()]),
+                    *attached_to_domain(
+                        (scope["clients"] | scope["contacts"]).ids, scope["leads"].ids
+                    ),
                 ]
             )
         }
         duplicates = entries.browse()
         for entry in entries:
-            partner = receiver_partners[entry.res_model, entry.res_id]
-            kept = existing.get((entry.res_model, entry.res_id, partner))
+            receiver = receivers[entry.res_model, entry.res_id]
+            kept = existing.get((entry.res_model, entry.res_id, receiver.partner_id))
             if kept:
                 kept.subtype_ids |= entry.subtype_ids
                 duplicates |= entry
-            else:
-                entry.partner_id = partner
+        for user, group in self._group_by_receiver(
+            entries - duplicates,
+            receivers,
+            lambda entry: (entry.res_model, entry.res_id),
+        ):
+            group.partner_id = user.partner_id
         duplicates.unlink()
 
     def _post_dossiers(self, scope, receivers):

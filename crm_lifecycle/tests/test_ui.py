@@ -48,11 +48,12 @@ CHECK_TEMPLATE = """
 })();
 """
 
-KANBAN_READY = "!!document.querySelector('.o_kanban_renderer .o_kanban_group')"
-LIST_READY = "!!document.querySelector('.o_list_renderer .o_list_table')"
-FORM_READY = "!!document.querySelector('.o_form_view .o_form_sheet')"
-PIVOT_READY = "!!document.querySelector('.o_pivot table')"
-GRAPH_READY = "!!document.querySelector('.o_graph_renderer canvas')"
+# What is in the page once a view is rendered.
+KANBAN_READY = ".o_kanban_renderer .o_kanban_group"
+LIST_READY = ".o_list_renderer .o_list_table"
+FORM_READY = ".o_form_view .o_form_sheet"
+PIVOT_READY = ".o_pivot table"
+GRAPH_READY = ".o_graph_renderer canvas"
 
 
 def js_text(value):
@@ -132,8 +133,29 @@ class TestLifecycleUi(HttpCase):
         return client, lead
 
     def check(self, url, ready, steps):
-        """Open ``url`` as admin, wait for ``ready``, then run the JS ``steps``."""
-        self.browser_js(url, CHECK_TEMPLATE % steps, ready=ready, login="admin")
+        """Open ``url`` as admin, wait until the ``ready`` selector is in the
+        page, then run the JS ``steps``."""
+        self.browser_js(
+            url,
+            CHECK_TEMPLATE % steps,
+            ready=f"!!document.querySelector({js_text(ready)})",
+            login="admin",
+        )
+
+    def check_report(self, url, pivot_steps, title, list_column):
+        """The pivot view of a report runs ``pivot_steps``, its graph view shows
+        ``title`` and its list view the column ``list_column``."""
+        self.check(url, PIVOT_READY, pivot_steps)
+        self.check(
+            f"{url}?view_type=graph",
+            GRAPH_READY,
+            f"await expectText('.o_control_panel', {js_text(title)});",
+        )
+        self.check(
+            f"{url}?view_type=list",
+            LIST_READY,
+            f"await expectText('.o_list_table thead', {js_text(list_column)});",
+        )
 
     # ------------------------------------------------------------------
     # Clients
@@ -267,7 +289,7 @@ class TestLifecycleUi(HttpCase):
     def test_handover(self):
         self.check(
             "/odoo/action-crm_lifecycle.crm_lifecycle_handover_wizard_action",
-            "!!document.querySelector('.modal .o_form_view')",
+            ".modal .o_form_view",
             """
             await expectText('.modal', 'What to hand over');
             await waitFor('.modal button[name=action_dry_run]');
@@ -275,7 +297,7 @@ class TestLifecycleUi(HttpCase):
         )
         self.check(
             "/odoo/action-crm_lifecycle.crm_lifecycle_handover_action",
-            "!!document.querySelector('.o_list_renderer, .o_view_nocontent')",
+            ".o_list_renderer, .o_view_nocontent",
             """
             await expectText('.o_control_panel', 'Portfolio Handovers');
             """,
@@ -285,45 +307,25 @@ class TestLifecycleUi(HttpCase):
     # Reports
     # ------------------------------------------------------------------
     def test_report_rfm_grid(self):
-        url = "/odoo/action-crm_lifecycle.crm_lifecycle_report_action_rfm"
-        self.check(
-            url,
-            PIVOT_READY,
-            """
+        self.check_report(
+            "/odoo/action-crm_lifecycle.crm_lifecycle_report_action_rfm",
+            pivot_steps="""
             await expectText('.o_pivot table', 'Clients');
             await expectText('.o_control_panel', 'RFM Grid');
             """,
-        )
-        self.check(
-            f"{url}?view_type=graph",
-            GRAPH_READY,
-            "await expectText('.o_control_panel', 'RFM Grid');",
-        )
-        self.check(
-            f"{url}?view_type=list",
-            LIST_READY,
-            "await expectText('.o_list_table thead', 'Customer Capital');",
+            title="RFM Grid",
+            list_column="Customer Capital",
         )
 
     def test_report_customer_capital(self):
-        url = "/odoo/action-crm_lifecycle.crm_lifecycle_report_action_capital"
-        self.check(
-            url,
-            PIVOT_READY,
-            """
+        self.check_report(
+            "/odoo/action-crm_lifecycle.crm_lifecycle_report_action_capital",
+            pivot_steps="""
             await expectText('.o_pivot table', 'Customer Capital');
             await expectText('.o_pivot table', 'Value of active customers');
             """,
-        )
-        self.check(
-            f"{url}?view_type=graph",
-            GRAPH_READY,
-            "await expectText('.o_control_panel', 'Customer Capital');",
-        )
-        self.check(
-            f"{url}?view_type=list",
-            LIST_READY,
-            "await expectText('.o_list_table thead', 'Lifecycle Stage');",
+            title="Customer Capital",
+            list_column="Lifecycle Stage",
         )
 
     # ------------------------------------------------------------------
@@ -333,7 +335,7 @@ class TestLifecycleUi(HttpCase):
         crm = ".app_settings_block[data-key=crm]"
         self.check(
             "/odoo/settings#crm",
-            f"!!document.querySelector('{crm}')",
+            crm,
             f"""
             await expectText('{crm}', 'Client Lifecycle');
             await expectText('{crm}', 'Purchase rhythm');

@@ -266,21 +266,27 @@ class CrmLifecyclePlaybookStep(models.Model):
             )
         self.write({"active": False})
 
+    def _delay(self):
+        """From the anchor date to the due date (backwards before the expected
+        next purchase)."""
+        self.ensure_one()
+        sign = -1 if self._event_kind() == "before_next_purchase" else 1
+        return timedelta(days=sign * self.delay_days)
+
     def _anchor_window(self, today):
         """Anchor dates whose due date falls in the catch-up window (any past
         due date for repeated steps), as (first or None, last)."""
         self.ensure_one()
-        sign = -1 if self._event_kind() == "before_next_purchase" else 1
-        shift = timedelta(days=sign * self.delay_days)
+        shift = self._delay()
         latest = today - shift
         if self.repeat_period:
             return None, latest
         earliest_due = today - timedelta(days=self.playbook_id.catch_up_days)
         return earliest_due - shift, latest
 
-    def _due_date(self, anchor):
-        sign = -1 if self._event_kind() == "before_next_purchase" else 1
-        return anchor + timedelta(days=sign * self.delay_days)
+    def _stopped_by_purchase(self, last_purchase, cycle_start):
+        """Whether a paid purchase after the start of the cycle stopped it."""
+        return bool(last_purchase and cycle_start and last_purchase > cycle_start)
 
     def _period(self, today):
         """(start, label) of the calendar period of ``today`` for repeats."""
@@ -438,13 +444,14 @@ class CrmLifecyclePlaybookStep(models.Model):
             step._period(today) if step.repeat_period else (None, None)
         )
         earliest_due = today - timedelta(days=step.playbook_id.catch_up_days)
+        delay = step._delay()
+        partner_ids = set(partners.ids)
         due = []
         for partner_id, anchor, key, start in anchors:
-            if partner_id not in partners._ids:
+            if partner_id not in partner_ids:
                 continue
-            partner = partners.browse(partner_id)
-            last_purchase = partner.last_purchase_date
-            due_date = step._due_date(anchor)
+            last_purchase = partners.browse(partner_id).last_purchase_date
+            due_date = anchor + delay
             if period:
                 key = f"period:{period}"
                 due_date = max(due_date, period_start)
@@ -452,11 +459,8 @@ class CrmLifecyclePlaybookStep(models.Model):
                 key = f"purchase:{last_purchase or 'none'}"
             if due_date > today or (not period and due_date < earliest_due):
                 continue
-            if (
-                step.stop_on_purchase
-                and last_purchase
-                and start
-                and last_purchase > start
+            if step.stop_on_purchase and step._stopped_by_purchase(
+                last_purchase, start
             ):
                 continue
             if (partner_id, key) in existing:
@@ -614,21 +618,20 @@ class CrmLifecyclePlaybookStep(models.Model):
                 ]
             )
         )
-        partners = runs.partner_id.with_company(company)
-        partners.fetch(["last_purchase_date"])
+        last_purchases = {
+            partner.id: partner.last_purchase_date
+            for partner in runs.partner_id.with_company(company)
+        }
         stopped = runs.filtered(
-            lambda run: run.cycle_start
-            and (
-                run.partner_id.with_company(company).last_purchase_date
-                or run.cycle_start
+            lambda run: self._stopped_by_purchase(
+                last_purchases[run.partner_id.id], run.cycle_start
             )
-            > run.cycle_start
         )
         if not stopped:
             return stopped
         bodies = {}
         for run in stopped:
-            purchase = run.partner_id.with_company(company).last_purchase_date
+            purchase = last_purchases[run.partner_id.id]
             run.note = self.env._(
                 "Stopped by the purchase of %(date)s.",
                 date=fields.Date.to_string(purchase),

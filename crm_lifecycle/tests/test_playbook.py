@@ -72,6 +72,21 @@ class TestPlaybook(LifecycleCase):
         cls.pay(move)
         return move
 
+    def create_playbook(self, name, *steps, **values):
+        """A playbook with ``steps`` (values of each step; the activity type
+        is a call unless given)."""
+        call = self.env.ref("mail.mail_activity_data_call")
+        return self.Playbook.create(
+            {
+                "name": name,
+                **values,
+                "step_ids": [
+                    fields.Command.create({"activity_type_id": call.id, **step})
+                    for step in steps
+                ],
+            }
+        )
+
     def run_cron(self):
         return self.Playbook.run_playbooks()
 
@@ -276,33 +291,16 @@ class TestPlaybook(LifecycleCase):
 
     def test_deleted_activity_type_deactivates_the_step(self):
         doomed = self.env["mail.activity.type"].create({"name": "Doomed"})
-        playbook = self.Playbook.create(
-            {
-                "name": "Fragile",
-                "fallback_user_id": self.fallback.id,
-                "step_ids": [
-                    fields.Command.create(
-                        {
-                            "name": "Doomed step",
-                            "trigger": "after_event",
-                            "event": "product_category_invoice",
-                            "product_categ_id": self.cars.id,
-                            "activity_type_id": doomed.id,
-                        }
-                    ),
-                    fields.Command.create(
-                        {
-                            "name": "Sound step",
-                            "trigger": "after_event",
-                            "event": "product_category_invoice",
-                            "product_categ_id": self.cars.id,
-                            "activity_type_id": self.env.ref(
-                                "mail.mail_activity_data_call"
-                            ).id,
-                        }
-                    ),
-                ],
-            }
+        car_invoice = {
+            "trigger": "after_event",
+            "event": "product_category_invoice",
+            "product_categ_id": self.cars.id,
+        }
+        playbook = self.create_playbook(
+            "Fragile",
+            {"name": "Doomed step", **car_invoice, "activity_type_id": doomed.id},
+            {"name": "Sound step", **car_invoice},
+            fallback_user_id=self.fallback.id,
         )
         doomed_step, sound_step = playbook.step_ids
         doomed.unlink()
@@ -321,20 +319,14 @@ class TestPlaybook(LifecycleCase):
     def test_activity_type_lost_outside_the_orm_deactivates_in_cron(self):
         # e.g. the module that defined the type was uninstalled
         lost = self.env["mail.activity.type"].create({"name": "Lost"})
-        playbook = self.Playbook.create(
+        playbook = self.create_playbook(
+            "Orphaned",
             {
-                "name": "Orphaned",
-                "step_ids": [
-                    fields.Command.create(
-                        {
-                            "name": "Orphaned step",
-                            "trigger": "stage_entered",
-                            "stage_id": self.stage["loyal"].id,
-                            "activity_type_id": lost.id,
-                        }
-                    )
-                ],
-            }
+                "name": "Orphaned step",
+                "trigger": "stage_entered",
+                "stage_id": self.stage["loyal"].id,
+                "activity_type_id": lost.id,
+            },
         )
         step = playbook.step_ids
         self.env.flush_all()
@@ -391,24 +383,15 @@ class TestPlaybook(LifecycleCase):
         )
 
     def test_loyalty_level_entered(self):
-        playbook = self.Playbook.create(
+        playbook = self.create_playbook(
+            "Silver welcome",
             {
-                "name": "Silver welcome",
-                "step_ids": [
-                    fields.Command.create(
-                        {
-                            "name": "Welcome to silver",
-                            "trigger": "level_entered",
-                            "loyalty_level_id": self.level["silver"].id,
-                            "activity_type_id": self.env.ref(
-                                "mail.mail_activity_data_call"
-                            ).id,
-                            "responsible": "fixed",
-                            "user_id": self.sales_manager.id,
-                        }
-                    )
-                ],
-            }
+                "name": "Welcome to silver",
+                "trigger": "level_entered",
+                "loyalty_level_id": self.level["silver"].id,
+                "responsible": "fixed",
+                "user_id": self.sales_manager.id,
+            },
         )
         client = self.create_client("Rising")
         with freeze_time("2026-06-01"):
@@ -431,22 +414,13 @@ class TestPlaybook(LifecycleCase):
         self.assertEqual(run.activity_id.user_id, self.sales_manager)
 
     def test_query_count_does_not_depend_on_clients(self):
-        playbook = self.Playbook.create(
+        playbook = self.create_playbook(
+            "Loyal welcome",
             {
-                "name": "Loyal welcome",
-                "step_ids": [
-                    fields.Command.create(
-                        {
-                            "name": "Welcome to loyal",
-                            "trigger": "stage_entered",
-                            "stage_id": self.stage["advocate"].id,
-                            "activity_type_id": self.env.ref(
-                                "mail.mail_activity_data_call"
-                            ).id,
-                        }
-                    )
-                ],
-            }
+                "name": "Welcome to loyal",
+                "trigger": "stage_entered",
+                "stage_id": self.stage["advocate"].id,
+            },
         )
 
         def make_due(count):

@@ -335,7 +335,8 @@ class CrmLifecyclePlaybookStep(models.Model):
 
     def _query_category_invoices(self, company, first, last):
         """Posted customer invoices with a product of the step's category, in
-        the window: [(commercial partner id, invoice id, invoice date)]."""
+        the window, that count for the engine (not fully reversed by a credit
+        note): [(commercial partner id, invoice id, invoice date)]."""
         for model in ("account.move", "account.move.line", "product.product"):
             self.env[model].flush_model()
         self.env["product.template"].flush_model(["categ_id"])
@@ -343,11 +344,10 @@ class CrmLifecyclePlaybookStep(models.Model):
         self.env.cr.execute(
             SQL(
                 """
-                SELECT m.commercial_partner_id, m.id, m.invoice_date
-                  FROM account_move m
-                 WHERE m.company_id = %(company)s
-                   AND m.state = 'posted'
-                   AND m.move_type = 'out_invoice'
+                WITH doc AS (%(documents)s)
+                SELECT m.partner_id, m.id, m.invoice_date
+                  FROM doc m
+                 WHERE m.move_type = 'out_invoice'
                    AND %(condition)s
                    AND EXISTS (
                        SELECT 1
@@ -360,7 +360,7 @@ class CrmLifecyclePlaybookStep(models.Model):
                           AND c.parent_path LIKE %(path)s)
                  ORDER BY m.invoice_date, m.id
                 """,
-                company=company.id,
+                documents=self.env["crm.lifecycle.engine"]._documents(company),
                 condition=self._date_condition(SQL("m.invoice_date"), first, last),
                 path=f"{self.product_categ_id.parent_path}%",
             )

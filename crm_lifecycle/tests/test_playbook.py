@@ -165,6 +165,17 @@ class TestPlaybook(LifecycleCase):
         self.assertFalse(self.activities(client))
         self.assertFalse(self.runs(client))
 
+    def test_cancelled_car_sale_is_ignored(self):
+        client = self.create_client("Changed his mind")
+        with freeze_time("2026-01-10"):
+            sale = self.car_sale(client, "2026-01-08")
+            # fully reversed by a credit note: the sale does not count
+            self.reverse(sale, "2026-01-09", cancel=True)
+            self.run_cron()
+        courtesy = self.step("playbook_car_dealer_step_courtesy")
+        self.assertFalse(self.runs(client, courtesy))
+        self.assertFalse(self.activities(client))
+
     def test_dormant_reactivation_stops_on_purchase(self):
         client = self.create_client("Sleepy")
         call = self.step("playbook_b2b_step_reactivation_call")

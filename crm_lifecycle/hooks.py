@@ -1,4 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.tools import SQL
 
 
 def post_init_hook(env):
@@ -7,3 +8,10 @@ def post_init_hook(env):
     the install doing it all at once."""
     env["crm.loyalty.level"]._create_company_defaults(env["res.company"].search([]))
     env["crm.lifecycle.engine"].enqueue_all()
+
+
+def uninstall_hook(env):
+    """Drop the index the module added to account_move."""
+    env.cr.execute(
+        SQL("DROP INDEX IF EXISTS account_move_commercial_partner_lifecycle_index")
+    )

@@ -10,10 +10,12 @@ import subprocess
 import time
 import urllib.request
 import xmlrpc.client
+from contextlib import closing
 
 import pytest
 
 import odoo
+from odoo.tools import SQL
 
 
 def _free_port():
@@ -25,6 +27,16 @@ def _free_port():
 @pytest.fixture(scope="session")
 def database():
     return odoo.tools.config["db_name"]
+
+
+@pytest.fixture
+def scratch_database(database):
+    name = f"{database}_lifecycle"
+    yield name
+    odoo.sql_db.close_db(name)
+    with closing(odoo.sql_db.db_connect("postgres").cursor()) as cr:
+        cr._cnx.autocommit = True  # DROP DATABASE runs outside a transaction
+        cr.execute(SQL("DROP DATABASE IF EXISTS %s", SQL.identifier(name)))
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-from contextlib import closing
-
-import pytest
-
-import odoo
-from odoo.tools import SQL
 
 BAD_LINE = re.compile(r"^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) ", re.MULTILINE)
 
@@ -49,16 +43,6 @@ CHECK_UNINSTALL = textwrap.dedent(
         print(f"STATE {module.state} TABLES {tables} COLUMNS {columns} CRONS {crons}")
     """
 )
-
-
-@pytest.fixture
-def scratch_database(database):
-    name = f"{database}_lifecycle"
-    yield name
-    odoo.sql_db.close_db(name)
-    with closing(odoo.sql_db.db_connect("postgres").cursor()) as cr:
-        cr._cnx.autocommit = True  # DROP DATABASE runs outside a transaction
-        cr.execute(SQL("DROP DATABASE IF EXISTS %s", SQL.identifier(name)))
 
 
 def _free_port():

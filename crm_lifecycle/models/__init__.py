@@ -3,6 +3,7 @@ from . import res_config_settings
 from . import crm_lifecycle_stage
 from . import crm_lifecycle_history
 from . import crm_lifecycle_handover
+from . import crm_lifecycle_client
 from . import crm_lifecycle_queue
 from . import crm_lifecycle_engine
 from . import res_partner

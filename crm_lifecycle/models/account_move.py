@@ -1,32 +1,49 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
+from odoo.tools import create_index
 
 
 class AccountMove(models.Model):
     _inherit = "account.move"
 
-    def _lifecycle_enqueue(self):
-        customer_moves = self.filtered(
-            lambda move: move.move_type in ("out_invoice", "out_refund")
+    def init(self):
+        result = super().init()
+        # the engine reads the customer documents of a batch of clients:
+        # Odoo has no index on the commercial partner of a move
+        create_index(
+            self.env.cr,
+            "account_move_commercial_partner_lifecycle_index",
+            self._table,
+            ["commercial_partner_id", "company_id"],
+            where="move_type IN ('out_invoice', 'out_refund') AND state = 'posted'",
         )
-        for company, moves in customer_moves.grouped("company_id").items():
-            self.env["crm.lifecycle.queue"].sudo()._enqueue(
-                moves.commercial_partner_id.ids, company.ids, commercial=True
-            )
+        return result
+
+    def _lifecycle_enqueue(self):
+        """Queue the clients of these moves: their ids only, resolved to
+        clients and companies in the one INSERT of the commit."""
+        self.env["crm.lifecycle.queue"].sudo()._enqueue_moves(
+            [move_id for move_id in self._ids if isinstance(move_id, int)]
+        )
 
     def _compute_payment_state(self):
         # payments, reconciliations and reversals all end here: only mark the
         # clients, the engine does the work later
         result = super()._compute_payment_state()
-        self.filtered(
-            lambda move: move.id and move.state == "posted"
-        )._lifecycle_enqueue()
+        self._lifecycle_enqueue()
         return result
 
     def write(self, vals):
+        if "commercial_partner_id" in vals or "partner_id" in vals:
+            # the client the move leaves
+            customer_moves = self.filtered(
+                lambda move: move.move_type in ("out_invoice", "out_refund")
+            )
+            for company, moves in customer_moves.grouped("company_id").items():
+                self.env["crm.lifecycle.queue"].sudo()._enqueue(
+                    moves.commercial_partner_id.ids, company.ids, commercial=True
+                )
+        result = super().write(vals)
         if "state" in vals or "commercial_partner_id" in vals or "partner_id" in vals:
-            self._lifecycle_enqueue()  # the client it leaves
-            result = super().write(vals)
             self._lifecycle_enqueue()
-            return result
-        return super().write(vals)
+        return result

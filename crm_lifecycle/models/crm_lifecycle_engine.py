@@ -1,9 +1,12 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
+import random
+import time
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
+from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.tools import SQL, split_every
@@ -33,6 +36,13 @@ METRIC_FIELDS = (
     "lost_opportunity_count",
 )
 PAID_STATES = ("paid", "in_payment", "partial")
+# A batch that meets one of these is rolled back and taken again.
+CONCURRENCY_ERRORS = (
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.LockNotAvailable,
+)
+MAX_CONFLICTS = 8
 DEFAULT_BATCH_SIZE = 200
 
 
@@ -58,17 +68,30 @@ class CrmLifecycleEngine(models.AbstractModel):
 
         The engine works as superuser: callers check the user's rights."""
         self = self.sudo()
-        commercial = partners.sudo().commercial_partner_id
+        self.env["res.partner"].flush_model(["commercial_partner_id"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT DISTINCT commercial_partner_id FROM res_partner"
+                " WHERE id = ANY(%s) AND commercial_partner_id IS NOT NULL"
+                " ORDER BY commercial_partner_id",
+                partners.ids,
+            )
+        )
+        commercial_ids = [row[0] for row in self.env.cr.fetchall()]
         run = {}
         for company in (companies or self.env.companies).sudo():
-            for batch in split_every(self._batch_size(), commercial.ids):
+            for batch in split_every(self._batch_size(), commercial_ids):
                 self._compute_batch(self.env["res.partner"].browse(batch), company, run)
+                if len(commercial_ids) > len(batch):
+                    # memory stays that of one batch, whatever the number
+                    self.env.flush_all()
+                    self.env.invalidate_all()
 
     @api.model
     def enqueue_all(self):
         """Queue every client of every company; the cron does the work."""
         partners = self.env["res.partner"].sudo().search(self._client_domain())
-        self.env["crm.lifecycle.queue"]._enqueue(partners.ids)
+        self.env["crm.lifecycle.queue"]._enqueue_all(partners.ids)
         self.env.ref("crm_lifecycle.ir_cron_lifecycle_queue")._trigger()
         return len(partners)
 
@@ -80,53 +103,81 @@ class CrmLifecycleEngine(models.AbstractModel):
     def process_queue(self, limit=None, auto_commit=False):
         """Drain the queue in batches of the configured size.
 
-        Each batch runs in a savepoint: when it fails, its clients are retried
-        one by one so that one bad client is logged and skipped without
-        blocking the others. With ``auto_commit`` (the cron) every batch is
-        committed. Returns the number of clients processed.
+        A batch takes its clients under a transaction-level advisory lock (so
+        that several workers never compute a client at the same time), computes
+        them and removes the queue rows it saw, in one transaction: an event
+        committed meanwhile leaves a row of its own and the client is computed
+        again. With ``auto_commit`` (the cron) every batch is committed; a batch
+        that meets a serialization failure or a lock is rolled back and taken
+        again after a pause; a client that fails on its own stays queued with
+        its error. Returns the number of clients processed.
         """
         self = self.sudo()
-        Queue = self.env["crm.lifecycle.queue"].sudo()
+        Queue = self.env["crm.lifecycle.queue"]
+        Queue._flush_pending()
         batch_size = self._batch_size()
         processed = 0
+        conflicts = 0
         run = {}
         while limit is None or processed < limit:
             size = batch_size if limit is None else min(batch_size, limit - processed)
-            self.env.cr.execute(
-                SQL(
-                    """
-                    SELECT company_id, array_agg(partner_id) FROM (
-                        SELECT company_id, partner_id FROM crm_lifecycle_queue
-                         ORDER BY company_id, partner_id LIMIT %s
-                         FOR UPDATE SKIP LOCKED
-                    ) q GROUP BY company_id
-                    """,
-                    size,
+            try:
+                if auto_commit:
+                    done = self._process_batch(size, run)
+                else:
+                    with self.env.cr.savepoint():
+                        done = self._process_batch(size, run)
+            except CONCURRENCY_ERRORS as error:
+                if not auto_commit or conflicts >= MAX_CONFLICTS:
+                    raise
+                self.env.cr.rollback()
+                self.env.invalidate_all()
+                conflicts += 1
+                _logger.info(
+                    "Lifecycle: batch rolled back on %s, taken again (%s)",
+                    type(error).__name__,
+                    conflicts,
                 )
-            )
-            rows = self.env.cr.fetchall()
-            if not rows:
+                time.sleep(min(0.05 * 2**conflicts, 2.0) * (1 + random.random()))
+                continue
+            if done is None:
                 break
-            for company_id, partner_ids in rows:
-                company = self.env["res.company"].browse(company_id)
-                self._process_queued(company, partner_ids, run)
-                Queue.search(
-                    [("company_id", "=", company_id), ("partner_id", "in", partner_ids)]
-                ).unlink()
-                processed += len(partner_ids)
+            conflicts = 0
+            processed += done
             if auto_commit:
-                remaining = Queue.search_count([])
                 self.env["ir.cron"]._notify_progress(
-                    done=processed, remaining=remaining
+                    done=processed, remaining=Queue._pending_count()
                 )
                 # the cron commits each batch: a failure later never loses it
                 self.env.cr.commit()  # pylint: disable=invalid-commit
+            # memory stays that of one batch, whatever the queue holds
+            self.env.invalidate_all()
         if processed:
             # new stages and levels may make playbook steps due now
             self.env.ref("crm_lifecycle.ir_cron_lifecycle_playbooks")._trigger()
         return processed
 
+    def _process_batch(self, size, run):
+        """Take up to ``size`` queued clients, compute them and take them off
+        the queue; None when nothing is left to take."""
+        Queue = self.env["crm.lifecycle.queue"]
+        taken = Queue._take(size)
+        if not taken:
+            return None
+        done = 0
+        for company_id, partner_ids in taken.items():
+            company = self.env["res.company"].browse(company_id)
+            failed = self._process_queued(company, partner_ids, run)
+            Queue._done(company, [pid for pid in partner_ids if pid not in failed])
+            if failed:
+                Queue._failed(company, failed)
+            done += len(partner_ids)
+        return done
+
     def _process_queued(self, company, partner_ids, run):
+        """Compute the queued ``partner_ids`` in ``company``; when the batch
+        fails, client by client. Returns {partner id: error} of the clients
+        that failed on their own."""
         partners = (
             self.env["res.partner"]
             .browse(partner_ids)
@@ -136,29 +187,42 @@ class CrmLifecycleEngine(models.AbstractModel):
         try:
             with self.env.cr.savepoint():
                 self._compute_batch(partners, company, run)
-        except Exception:
+            return {}
+        except CONCURRENCY_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - retried client by client below
             self.env.invalidate_all()
-            for partner in partners:
-                try:
-                    with self.env.cr.savepoint():
-                        self._compute_batch(partner, company, run)
-                except Exception:
-                    self.env.invalidate_all()
-                    _logger.exception(
-                        "Lifecycle: client %s skipped in company %s",
-                        partner.id,
-                        company.id,
-                    )
+        failed = {}
+        for partner in partners:
+            try:
+                with self.env.cr.savepoint():
+                    self._compute_batch(partner, company, run)
+            except CONCURRENCY_ERRORS:
+                raise
+            except Exception as error:  # noqa: BLE001 - kept on the queue row
+                self.env.invalidate_all()
+                _logger.warning(
+                    "Lifecycle: client %s kept queued in company %s: %s",
+                    partner.id,
+                    company.id,
+                    error,
+                )
+                failed[partner.id] = f"{type(error).__name__}: {error}"
+        return failed
 
     # ------------------------------------------------------------------
     # Batch computation
     # ------------------------------------------------------------------
     def _compute_batch(self, partners, company, run=None):
         """Compute metrics, stage, level, scores and value of commercial
-        ``partners`` in ``company``. ``run`` caches what is computed once per
-        run and company (stages, levels, quintile boundaries, rates)."""
-        partners = partners.with_company(company).with_context(
-            lifecycle_engine=True, active_test=False
+        ``partners`` in ``company`` and write what changed. ``run`` caches what
+        is computed once per run and company (stages, levels, quintile
+        boundaries, rates). Partners restricted to another company are left
+        out: a client is computed only where it is visible."""
+        partners = (
+            partners.with_company(company)
+            .with_context(active_test=False)
+            .filtered(lambda p: not p.company_id or p.company_id == company)
         )
         if not partners:
             return
@@ -170,27 +234,31 @@ class CrmLifecycleEngine(models.AbstractModel):
             run[key] = self._company_context(company, today)
         context = run[key]
         metrics = self._metrics(partners, company, today, context)
+        states = self.env["crm.lifecycle.client"]._read_states(partners.ids, company)
         results, changes = self._write_results(
-            partners, company, metrics, context, today
+            partners, company, metrics, states, context, today
         )
         self._after_results(partners, company, results, changes)
 
     def _company_context(self, company, today):
-        """What every batch of a run needs about ``company``, read once."""
+        """What every batch of a run needs about ``company``, read once: its
+        stages and their rule domains."""
+        stages = self.env["crm.lifecycle.stage"].search(
+            [("company_id", "in", [False, company.id])],
+            order="priority desc, sequence",
+        )
         return {
-            "stages": self.env["crm.lifecycle.stage"].search(
-                [("company_id", "in", [False, company.id])],
-                order="priority desc, sequence",
-            ),
+            "stages": stages,
+            "rule_domains": {
+                stage.id: domain
+                for stage in stages
+                if (domain := stage._get_rule_domain())
+            },
         }
 
     def _after_results(self, partners, company, results, changes):
         """Log what changed, once the results are written."""
         self._log_changes(changes, company, results)
-
-    def _value_fields(self):
-        """Fields of res.partner written by ``_value_results``."""
-        return ()
 
     def _value_results(self, partner, values, stage, context, today):
         """Values of ``_value_fields`` for ``partner`` whose new stage is
@@ -254,7 +322,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                              * (m.amount_total_signed - m.amount_residual_signed)
                              / m.amount_total_signed END AS paid
               FROM account_move m
-             WHERE m.company_id = %(company)s
+             WHERE m.company_id IN (%(companies)s)
                AND m.state = 'posted'
                AND m.move_type IN ('out_invoice', 'out_refund')
                %(partner_filter)s
@@ -265,8 +333,16 @@ class CrmLifecycleEngine(models.AbstractModel):
                       AND o.payment_state = 'reversed')
             """,
             paid=PAID_STATES,
-            company=company.id,
+            companies=self._company_tree(company),
             partner_filter=partner_filter,
+        )
+
+    def _company_tree(self, company):
+        """SQL of the ids of ``company`` and its branches: their documents count
+        in the company's figures, as Odoo counts them for credit."""
+        return SQL(
+            "SELECT id FROM res_company WHERE parent_path LIKE %s",
+            f"{company.parent_path}%",
         )
 
     def _query_invoices(self, partner_ids, company, today):
@@ -336,14 +412,14 @@ class CrmLifecycleEngine(models.AbstractModel):
                   FROM account_move_line l
                   JOIN account_move m ON m.id = l.move_id
                   JOIN account_account a ON a.id = l.account_id
-                 WHERE l.company_id = %(company)s
+                 WHERE l.company_id IN (%(companies)s)
                    AND l.parent_state = 'posted'
                    AND a.account_type = 'asset_receivable'
                    AND NOT l.reconciled
                    AND m.commercial_partner_id = ANY(%(partners)s)
                  GROUP BY m.commercial_partner_id
                 """,
-                company=company.id,
+                companies=self._company_tree(company),
                 partners=partner_ids,
                 today=today,
             )
@@ -362,7 +438,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                       JOIN res_partner p ON p.id = l.partner_id
                       LEFT JOIN crm_stage s ON s.id = l.stage_id
                      WHERE p.commercial_partner_id = ANY(%(partners)s)
-                       AND (l.company_id = %(company)s OR l.company_id IS NULL)
+                       AND (l.company_id IN (%(companies)s) OR l.company_id IS NULL)
                 )
                 SELECT partner_id,
                        count(*) AS lead_count,
@@ -377,7 +453,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                   FROM lead
                  GROUP BY partner_id
                 """,
-                company=company.id,
+                companies=self._company_tree(company),
                 partners=partner_ids,
             )
         )
@@ -450,41 +526,46 @@ class CrmLifecycleEngine(models.AbstractModel):
             return stage
         return stages.browse()
 
-    def _write_results(self, partners, company, metrics, context, today):
-        """Write metrics, stages and values through the cache, flushed in one
-        UPDATE per set of fields, on the commercial partners and their contacts.
-        Returns the results by partner id and the stage changes."""
+    def _write_results(self, partners, company, metrics, states, context, today):
+        """Decide the stage and values of each client from ``metrics`` and its
+        current state (``states``), and write the client rows where something
+        changed, set-based. Stage rules with a domain are evaluated in SQL over
+        the client rows once their metrics are written. Returns the results by
+        partner id and the stage changes."""
+        Client = self.env["crm.lifecycle.client"]
         stages = context["stages"]
-        Partner = self.env["res.partner"].with_company(company)
-        contacts = Partner.with_context(active_test=False).search(
-            [("commercial_partner_id", "in", partners.ids)]
-        )
-        by_commercial = {}
-        for contact in contacts:
-            by_commercial.setdefault(contact.commercial_partner_id.id, []).append(
-                contact.id
-            )
-        now = fields.Datetime.now()
-        # metrics go into the cache first: rule domains are evaluated on them
-        self._cache_values(contacts, by_commercial, metrics, METRIC_FIELDS)
+        empty = Client._empty_state()
+        rows = {}
+        for partner in partners:
+            state = states.get(partner.id, empty)
+            values = metrics[partner.id]
+            values["state"] = state
+            rows[partner.id] = {
+                **state,
+                **{name: values[name] for name in METRIC_FIELDS},
+            }
         domain_matches = {}
-        for stage in stages:
-            domain = stage._get_rule_domain()
-            if domain:
-                domain_matches[stage.id] = set(partners.filtered_domain(domain).ids)
+        if context["rule_domains"]:
+            # the rules read the new metrics: write them first
+            Client._write_states(company, rows)
+            for stage_id, domain in context["rule_domains"].items():
+                domain_matches[stage_id] = set(
+                    Client.search_fetch(
+                        [
+                            *domain,
+                            ("company_id", "=", company.id),
+                            ("partner_id", "in", partners.ids),
+                        ],
+                        ["partner_id"],
+                    ).partner_id.ids
+                )
+        now = fields.Datetime.now()
         changes = []
-        results = {}
         for partner in partners:
             values = metrics[partner.id]
-            current = partner.lifecycle_stage_id
-            result = {
-                "lifecycle_stage_id": current.id or None,
-                "lifecycle_stage_locked": partner.lifecycle_stage_locked,
-                "lifecycle_stage_date": partner.lifecycle_stage_date,
-                "lifecycle_lock_purchase_count": partner.lifecycle_lock_purchase_count,
-                "lifecycle_computed_date": now,
-            }
-            results[partner.id] = result
+            state = values["state"]
+            result = rows[partner.id]
+            current = stages.browse(state["stage_id"])
             stage, reason = self._new_stage(
                 partner, values, result, stages, domain_matches, company, today
             )
@@ -493,60 +574,32 @@ class CrmLifecycleEngine(models.AbstractModel):
                 continue
             if current.code in CHURN_CODES and stage.is_customer_stage:
                 reason = "reactivation"
-            result["lifecycle_stage_id"] = stage.id
-            result["lifecycle_stage_date"] = now
-            changes.append(
-                (partner, current, stage, reason, partner.lifecycle_stage_date)
-            )
-        state_fields = (
-            "lifecycle_stage_id",
-            "lifecycle_stage_locked",
-            "lifecycle_stage_date",
-            "lifecycle_lock_purchase_count",
-            "lifecycle_computed_date",
-            *self._value_fields(),
-        )
-        self._cache_values(contacts, by_commercial, results, state_fields)
-        contacts.flush_recordset()
-        return results, changes
+            result["stage_id"] = stage.id
+            result["stage_date"] = now
+            changes.append((partner, current, stage, reason, state["stage_date"]))
+        Client._write_states(company, rows)
+        return rows, changes
 
     def _new_stage(
         self, partner, values, result, stages, domain_matches, company, today
     ):
         """The stage ``partner`` should have now, with the reason: its current
         stage while locked, until the event of Settings unlocks it."""
-        current = partner.lifecycle_stage_id
+        state = values["state"]
+        current = stages.browse(state["stage_id"])
         reason = "rule"
-        if partner.lifecycle_stage_locked:
+        if state["stage_locked"]:
             if not (
                 company.lifecycle_unlock_on == "purchase"
-                and values["purchase_count"] > partner.lifecycle_lock_purchase_count
+                and values["purchase_count"] > state["lock_purchase_count"]
             ):
                 return current, reason
-            result["lifecycle_stage_locked"] = False
+            result["stage_locked"] = False
             reason = "event"
         stage = self._evaluate_stage(
             partner, values, stages, domain_matches, company, today
         )
         return stage or current, reason
-
-    def _cache_values(self, contacts, by_commercial, values_by_partner, fnames):
-        cache = self.env.cache
-        ids, rows = [], []
-        for commercial_id, contact_ids in by_commercial.items():
-            for contact_id in contact_ids:
-                ids.append(contact_id)
-                rows.append(values_by_partner[commercial_id])
-        records = contacts.browse(ids)
-        for fname in fnames:
-            field = records._fields[fname]
-            cache.update(
-                records,
-                field,
-                [field.convert_to_cache(row[fname], records) for row in rows],
-                dirty=True,
-            )
-        records.modified(fnames)
 
     def _log_changes(self, changes, company, results):
         """History rows and one chatter note per client for everything that

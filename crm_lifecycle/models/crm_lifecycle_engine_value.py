@@ -18,20 +18,6 @@ from odoo.tools import SQL
 PRE_CUSTOMER_CODES = ("target", "prospect", "opportunity")
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
 
-VALUE_FIELDS = (
-    "loyalty_level_id",
-    "loyalty_level_since",
-    "loyalty_below_since",
-    "rfm_recency",
-    "rfm_frequency",
-    "rfm_monetary",
-    "rfm_score",
-    "rfm_revenue",
-    "rfm_segment_id",
-    "clv",
-    "lifecycle_potential_value",
-)
-
 
 class CrmLifecycleEngine(models.AbstractModel):
     _inherit = "crm.lifecycle.engine"
@@ -223,9 +209,6 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         )
 
-    def _value_fields(self):
-        return super()._value_fields() + VALUE_FIELDS
-
     def _value_results(self, partner, values, stage, context, today):
         result = super()._value_results(partner, values, stage, context, today)
         result.update(self._loyalty_result(partner, values, context, today))
@@ -259,11 +242,12 @@ class CrmLifecycleEngine(models.AbstractModel):
         """Rise at once; fall only after the grace months of the current level,
         to the level the client meets then."""
         levels = context["levels"]
-        current = partner.loyalty_level_id
-        below_since = partner.loyalty_below_since
+        state = values["state"]
+        current = levels.browse(state["loyalty_level_id"])
+        below_since = state["loyalty_below_since"]
         result = {
             "loyalty_level_id": current.id or None,
-            "loyalty_level_since": partner.loyalty_level_since,
+            "loyalty_level_since": state["loyalty_level_since"],
             "loyalty_below_since": below_since,
         }
         qualified = self._qualified_level(values, levels, today)
@@ -333,7 +317,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         currency = context["currency"]
         return {
             "clv": currency.round(clv),
-            "lifecycle_potential_value": currency.round(potential),
+            "potential_value": currency.round(potential),
         }
 
     # ------------------------------------------------------------------

@@ -396,7 +396,6 @@ class CrmLifecyclePlaybookStep(models.Model):
             fname = DATE_EVENTS[kind]
             domain += [(fname, "<=", last)] + ([(fname, ">=", first)] if first else [])
             partners = Partner.search(domain, order="id")
-            partners.fetch([fname, "last_purchase_date"])
             for partner in partners:
                 anchor = partner[fname]
                 start = (
@@ -425,7 +424,11 @@ class CrmLifecyclePlaybookStep(models.Model):
             ]
         if not partners:
             return []
-        partners.fetch(["last_purchase_date", "user_id"])
+        partners.fetch(["user_id"])
+        # computed for the whole recordset at once (the client rows)
+        last_purchases = {
+            partner.id: partner.last_purchase_date for partner in partners
+        }
         existing = {
             (run.partner_id.id, run.cycle_key)
             for run in self.env["crm.lifecycle.playbook.run"]
@@ -450,7 +453,7 @@ class CrmLifecyclePlaybookStep(models.Model):
         for partner_id, anchor, key, start in anchors:
             if partner_id not in partner_ids:
                 continue
-            last_purchase = partners.browse(partner_id).last_purchase_date
+            last_purchase = last_purchases[partner_id]
             due_date = anchor + delay
             if period:
                 key = f"period:{period}"

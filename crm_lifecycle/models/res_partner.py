@@ -5,22 +5,30 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import format_amount, format_date, html2plaintext, is_html_empty
+from odoo.osv import expression
+from odoo.tools import SQL, format_amount, format_date, html2plaintext, is_html_empty
 
+from .crm_lifecycle_client import PARTNER_FIELDS
 from .crm_lifecycle_handover import OPEN_LEAD_DOMAIN, attached_to_domain
 
 METRICS_GROUP = "crm_lifecycle.group_lifecycle_user"
 
 
-def _metric(field_type, string, **kwargs):
-    """A metric written by the engine: per company, read-only, for lifecycle
-    users."""
+def _client_field(name, field_type, string, groups=METRICS_GROUP, **kwargs):
+    """A field of the current company's client row (crm.lifecycle.client) of
+    the partner's commercial entity: read-only, searchable, sortable and
+    groupable like a stored field (see ``_field_to_sql``)."""
+
+    def search(partners, operator, value):
+        return partners._search_lifecycle_client_field(name, operator, value)
+
     return field_type(
         string=string,
-        company_dependent=True,
+        compute="_compute_lifecycle_client_fields",
+        search=search,
         readonly=True,
         copy=False,
-        groups=METRICS_GROUP,
+        groups=groups,
         **kwargs,
     )
 
@@ -28,36 +36,49 @@ def _metric(field_type, string, **kwargs):
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
-    # Lifecycle state. Company-dependent (jsonb per company, Odoo 18): a client
-    # shared between companies has its own stage and metrics in each of them,
-    # and the current company's value is what forms, lists, search and
-    # group-by see. Written by the engine on the commercial entity and its
-    # contacts, so contacts show (and group by) their company's stage.
+    # Lifecycle state: the current company's row of crm.lifecycle.client of
+    # the commercial entity (a client shared between companies has a state in
+    # each of them). Nothing is stored on the partner, nor copied on contacts.
     lifecycle_stage_id = fields.Many2one(
         "crm.lifecycle.stage",
         string="Lifecycle Stage",
-        company_dependent=True,
+        compute="_compute_lifecycle_client_fields",
+        inverse="_inverse_lifecycle_stage_id",
+        search=lambda partners, operator, value: (
+            partners._search_lifecycle_client_field(
+                "lifecycle_stage_id", operator, value
+            )
+        ),
         group_expand="_read_group_lifecycle_stage_ids",
         domain="[('company_id', 'in', [False, current_company_id])]",
+        copy=False,
     )
-    lifecycle_stage_locked = fields.Boolean(
-        string="Stage set by hand",
-        company_dependent=True,
-        readonly=True,
+    lifecycle_stage_locked = _client_field(
+        "lifecycle_stage_locked",
+        fields.Boolean,
+        "Stage set by hand",
+        groups=None,
         help="The stage was set by a person: the engine keeps it until it is "
         "unlocked, or until the event chosen in Settings.",
     )
-    lifecycle_stage_date = fields.Datetime(
-        string="In stage since", company_dependent=True, readonly=True
+    lifecycle_stage_date = _client_field(
+        "lifecycle_stage_date", fields.Datetime, "In stage since", groups=None
     )
-    lifecycle_stage_days = fields.Integer(
-        string="Days in stage", compute="_compute_lifecycle_stage_days"
+    lifecycle_stage_days = _client_field(
+        "lifecycle_stage_days", fields.Integer, "Days in stage", groups=None
     )
-    lifecycle_lock_purchase_count = fields.Integer(
-        company_dependent=True, readonly=True, groups="base.group_system"
+    lifecycle_lock_purchase_count = _client_field(
+        "lifecycle_lock_purchase_count",
+        fields.Integer,
+        "Paid purchases when set by hand",
+        groups="base.group_system",
     )
-    lifecycle_computed_date = fields.Datetime(
-        string="Lifecycle computed on", company_dependent=True, readonly=True
+    lifecycle_computed_date = _client_field(
+        "lifecycle_computed_date",
+        fields.Datetime,
+        "Lifecycle changed on",
+        groups=None,
+        help="When the engine last found something new about the client.",
     )
     lifecycle_stage_code = fields.Char(related="lifecycle_stage_id.code")
     lifecycle_history_ids = fields.One2many(
@@ -83,77 +104,107 @@ class ResPartner(models.Model):
     )
     # Metrics, per company, in the company currency, net of refunds. Readable
     # by lifecycle users only: they are the engine's results, not accounting.
-    purchase_count = _metric(fields.Integer, "Paid Purchases")
-    first_purchase_date = _metric(fields.Date, "First Purchase")
-    last_purchase_date = _metric(fields.Date, "Last Purchase")
-    paid_revenue = _metric(
+    # Money is Float with the monetary widget (lifecycle_currency_id).
+    purchase_count = _client_field("purchase_count", fields.Integer, "Paid Purchases")
+    first_purchase_date = _client_field(
+        "first_purchase_date", fields.Date, "First Purchase"
+    )
+    last_purchase_date = _client_field(
+        "last_purchase_date", fields.Date, "Last Purchase"
+    )
+    paid_revenue = _client_field(
+        "paid_revenue",
         fields.Float,
         "Paid Revenue",
         help="Untaxed amount of customer invoices, pro rata of what is paid, "
         "minus settled credit notes.",
     )
-    paid_revenue_12m = _metric(fields.Float, "Paid Revenue (12 months)")
-    invoiced_revenue = _metric(fields.Float, "Invoiced Revenue")
-    receivable_open = _metric(fields.Float, "Open Receivable")
-    receivable_overdue = _metric(fields.Float, "Overdue Receivable")
-    max_days_overdue = _metric(fields.Integer, "Oldest Overdue (days)")
-    avg_days_to_pay = _metric(fields.Float, "Average Days to Pay")
-    purchase_interval_days = _metric(
+    paid_revenue_12m = _client_field(
+        "paid_revenue_12m", fields.Float, "Paid Revenue (12 months)"
+    )
+    invoiced_revenue = _client_field(
+        "invoiced_revenue", fields.Float, "Invoiced Revenue"
+    )
+    receivable_open = _client_field("receivable_open", fields.Float, "Open Receivable")
+    receivable_overdue = _client_field(
+        "receivable_overdue", fields.Float, "Overdue Receivable"
+    )
+    max_days_overdue = _client_field(
+        "max_days_overdue", fields.Integer, "Oldest Overdue (days)"
+    )
+    avg_days_to_pay = _client_field(
+        "avg_days_to_pay", fields.Float, "Average Days to Pay"
+    )
+    purchase_interval_days = _client_field(
+        "purchase_interval_days",
         fields.Float,
         "Purchase Interval (days)",
         help="Median number of days between two paid purchases.",
     )
-    expected_next_purchase_date = _metric(fields.Date, "Expected Next Purchase")
-    lead_count = _metric(fields.Integer, "Leads")
-    open_opportunity_count = _metric(fields.Integer, "Open Opportunities")
-    pipeline_expected_revenue = _metric(
+    expected_next_purchase_date = _client_field(
+        "expected_next_purchase_date", fields.Date, "Expected Next Purchase"
+    )
+    lead_count = _client_field("lead_count", fields.Integer, "Leads")
+    open_opportunity_count = _client_field(
+        "open_opportunity_count", fields.Integer, "Open Opportunities"
+    )
+    pipeline_expected_revenue = _client_field(
+        "pipeline_expected_revenue",
         fields.Float,
         "Weighted Pipeline",
         help="Expected revenue of open opportunities weighted by probability.",
     )
-    won_opportunity_count = _metric(fields.Integer, "Won Opportunities")
-    lost_opportunity_count = _metric(fields.Integer, "Lost Opportunities")
+    won_opportunity_count = _client_field(
+        "won_opportunity_count", fields.Integer, "Won Opportunities"
+    )
+    lost_opportunity_count = _client_field(
+        "lost_opportunity_count", fields.Integer, "Lost Opportunities"
+    )
     # Loyalty level: from money and behaviour, per company
-    loyalty_level_id = fields.Many2one(
-        "crm.loyalty.level",
-        string="Loyalty Level",
-        company_dependent=True,
-        readonly=True,
-        copy=False,
-        domain="[('company_id', '=', current_company_id)]",
+    loyalty_level_id = _client_field(
+        "loyalty_level_id",
+        fields.Many2one,
+        "Loyalty Level",
+        groups=None,
+        comodel_name="crm.loyalty.level",
     )
-    loyalty_level_since = fields.Date(
-        string="Level since", company_dependent=True, readonly=True, copy=False
+    loyalty_level_since = _client_field(
+        "loyalty_level_since", fields.Date, "Level since", groups=None
     )
-    loyalty_below_since = _metric(
+    loyalty_below_since = _client_field(
+        "loyalty_below_since",
         fields.Date,
         "Below its level since",
         help="The client stopped meeting its level on this date; it keeps the "
         "level until the level's grace period has passed.",
     )
     # RFM: scores 1-5 by quintiles over the company's customers of the period
-    rfm_recency = _metric(fields.Integer, "Recency score")
-    rfm_frequency = _metric(fields.Integer, "Frequency score")
-    rfm_monetary = _metric(fields.Integer, "Monetary score")
-    rfm_score = _metric(fields.Char, "RFM score")
-    rfm_revenue = _metric(fields.Float, "Paid revenue of the RFM period")
-    rfm_segment_id = fields.Many2one(
-        "crm.rfm.segment",
-        string="RFM Segment",
-        company_dependent=True,
-        readonly=True,
-        copy=False,
+    rfm_recency = _client_field("rfm_recency", fields.Integer, "Recency score")
+    rfm_frequency = _client_field("rfm_frequency", fields.Integer, "Frequency score")
+    rfm_monetary = _client_field("rfm_monetary", fields.Integer, "Monetary score")
+    rfm_score = _client_field("rfm_score", fields.Char, "RFM score")
+    rfm_revenue = _client_field(
+        "rfm_revenue", fields.Float, "Paid revenue of the RFM period"
+    )
+    rfm_segment_id = _client_field(
+        "rfm_segment_id",
+        fields.Many2one,
+        "RFM Segment",
+        groups=None,
+        comodel_name="crm.rfm.segment",
     )
     rfm_segment = fields.Char(string="RFM segment code", related="rfm_segment_id.code")
     # Value
-    clv = _metric(
+    clv = _client_field(
+        "clv",
         fields.Float,
         "Client Lifetime Value",
         help="Average paid purchase × purchases per year × expected remaining "
         "years as a client (from the company's own yearly retention, over the "
         "horizon of Settings).",
     )
-    lifecycle_potential_value = _metric(
+    lifecycle_potential_value = _client_field(
+        "lifecycle_potential_value",
         fields.Float,
         "Potential value",
         help="For clients who have not bought yet: the company's historical "
@@ -168,12 +219,97 @@ class ResPartner(models.Model):
         )
 
     @api.depends_context("company")
-    @api.depends("lifecycle_stage_date")
-    def _compute_lifecycle_stage_days(self):
-        now = fields.Datetime.now()
+    def _compute_lifecycle_client_fields(self):
+        # one query for the whole recordset: the client rows of the commercial
+        # entities in the current company
+        company = self.env.company
+        clients = (
+            self.env["crm.lifecycle.client"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("partner_id", "in", self.commercial_partner_id.ids),
+                    ("company_id", "=", company.id),
+                ],
+                ["partner_id", *set(PARTNER_FIELDS.values())],
+            )
+        )
+        by_partner = {client.partner_id.id: client for client in clients}
+        Client = self.env["crm.lifecycle.client"]
         for partner in self:
-            since = partner.lifecycle_stage_date
-            partner.lifecycle_stage_days = (now - since).days if since else 0
+            client = by_partner.get(partner.commercial_partner_id.id, Client)
+            for name, client_name in PARTNER_FIELDS.items():
+                value = client[client_name]
+                if name in ("lifecycle_stage_id",):
+                    value = value.sudo(False)
+                partner[name] = value
+
+    def _inverse_lifecycle_stage_id(self):
+        # a person moving the stage (board, status bar, API) is an override
+        for stage, partners in self.grouped("lifecycle_stage_id").items():
+            if stage:
+                partners.commercial_partner_id._lifecycle_set_stage(
+                    stage, self.env._("Moved on the lifecycle board")
+                )
+
+    def _search_lifecycle_client_field(self, name, operator, value):
+        """Domain on partners whose commercial entity's client row in the
+        current company matches ``(field, operator, value)``; a partner without
+        a row matches when an empty row would."""
+        Client = self.env["crm.lifecycle.client"].sudo()
+        condition = [(PARTNER_FIELDS[name], operator, value)]
+        company = self.env.company
+        matching = Client._search([*condition, ("company_id", "=", company.id)])
+        domain = [("commercial_partner_id", "in", matching.subselect("partner_id"))]
+        if Client.new({"company_id": company.id}).filtered_domain(condition):
+            with_row = Client._search([("company_id", "=", company.id)])
+            domain = expression.OR(
+                [
+                    domain,
+                    [
+                        (
+                            "commercial_partner_id",
+                            "not in",
+                            with_row.subselect("partner_id"),
+                        )
+                    ],
+                ]
+            )
+        return domain
+
+    def _field_to_sql(self, alias, fname, query=None, flush=True):
+        # the fields of the client row are a LEFT JOIN away: searching,
+        # sorting and grouping work as on stored fields
+        client_name = PARTNER_FIELDS.get(fname)
+        Client = self.env["crm.lifecycle.client"]
+        if (
+            client_name is None
+            or query is None
+            or not Client._fields[client_name].store
+        ):
+            return super()._field_to_sql(alias, fname, query, flush)
+        self.check_field_access_rights("read", [fname])
+        client_alias = query.make_alias(alias, "lifecycle_client")
+        query.add_join(
+            "LEFT JOIN",
+            client_alias,
+            Client._table,
+            SQL(
+                "%s = %s AND %s = %s",
+                SQL.identifier(client_alias, "partner_id"),
+                super()._field_to_sql(alias, "commercial_partner_id", query, flush),
+                SQL.identifier(client_alias, "company_id"),
+                self.env.company.id,
+            ),
+        )
+        field = Client._fields[client_name]
+        sql = SQL.identifier(
+            client_alias, client_name, to_flush=field if flush else None
+        )
+        if field.type in ("integer", "float", "monetary", "boolean"):
+            # a client without a row shows zeros, and sorts with them
+            sql = SQL("COALESCE(%s, %s)", sql, field.type != "boolean" and 0)
+        return sql
 
     def _compute_lifecycle_history_count(self):
         groups = self.env["crm.lifecycle.history"]._read_group(
@@ -228,14 +364,6 @@ class ResPartner(models.Model):
             return [("user_id", "in", archived_users)]
         return ["|", ("user_id", "=", False), ("user_id", "not in", archived_users)]
 
-    def _commercial_fields(self):
-        # contacts created under a company start with the company's stage
-        return super()._commercial_fields() + [
-            "lifecycle_stage_id",
-            "loyalty_level_id",
-            "rfm_segment_id",
-        ]
-
     @api.model_create_multi
     def create(self, vals_list):
         partners = super().create(vals_list)
@@ -243,28 +371,16 @@ class ResPartner(models.Model):
         return partners
 
     def write(self, vals):
-        if "lifecycle_stage_id" in vals and not self.env.context.get(
-            "lifecycle_engine"
-        ):
-            # a person moving the stage (board, status bar, API) is an override
-            vals = dict(vals)
-            stage = self.env["crm.lifecycle.stage"].browse(
-                vals.pop("lifecycle_stage_id")
-            )
-            result = super().write(vals) if vals else True
-            targets = self.commercial_partner_id.filtered(
-                lambda p: p.lifecycle_stage_id != stage
-            )
-            if targets and stage:
-                targets._lifecycle_set_stage(
-                    stage, self.env._("Moved on the lifecycle board")
-                )
-            return result
         if "parent_id" in vals:
             self.env["crm.lifecycle.queue"].sudo()._enqueue(
                 self.commercial_partner_id.ids
             )
-        return super().write(vals)
+        result = super().write(vals)
+        if "parent_id" in vals or "company_id" in vals:
+            self.env["crm.lifecycle.queue"].sudo()._enqueue(
+                self.commercial_partner_id.ids
+            )
+        return result
 
     # ------------------------------------------------------------------
     # Actions
@@ -278,14 +394,18 @@ class ResPartner(models.Model):
     def action_lifecycle_unlock(self):
         self._lifecycle_check_manual_change()
         partners = self.commercial_partner_id
-        contacts = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search([("commercial_partner_id", "in", partners.ids)])
+        clients = (
+            self.env["crm.lifecycle.client"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", partners.ids),
+                    ("company_id", "=", self.env.company.id),
+                    ("stage_locked", "=", True),
+                ]
+            )
         )
-        contacts.with_context(lifecycle_engine=True).write(
-            {"lifecycle_stage_locked": False}
-        )
+        clients.write({"stage_locked": False})
         self.env["crm.lifecycle.engine"].sudo().recompute(
             partners.sudo(), self.env.company
         )
@@ -337,15 +457,18 @@ class ResPartner(models.Model):
         self._lifecycle_check_manual_change()
         company = self.env.company
         now = fields.Datetime.now()
-        partners = self.sudo().with_context(lifecycle_engine=True)
+        partners = self.sudo()
+        clients = (
+            self.env["crm.lifecycle.client"].sudo()._get_or_create(partners, company)
+        )
         history = []
         bodies = {}
-        for partner in partners:
-            since = partner.lifecycle_stage_date
-            old = partner.lifecycle_stage_id
+        for client in clients:
+            since = client.stage_date
+            old = client.stage_id
             history.append(
                 {
-                    "partner_id": partner.id,
+                    "partner_id": client.partner_id.id,
                     "company_id": company.id,
                     "stage_from_id": old.id,
                     "stage_to_id": stage.id,
@@ -358,7 +481,7 @@ class ResPartner(models.Model):
                     else 0.0,
                 }
             )
-            bodies[partner.id] = self.env._(
+            bodies[client.partner_id.id] = self.env._(
                 "Lifecycle stage (%(company)s) set by hand: %(old)s → %(new)s. "
                 "Reason: %(note)s",
                 company=company.name,
@@ -366,21 +489,19 @@ class ResPartner(models.Model):
                 new=stage.name,
                 note=note,
             )
-            contacts = partner.with_context(active_test=False).search(
-                [("commercial_partner_id", "=", partner.id)]
-            )
-            contacts.write(
+            client.write(
                 {
-                    "lifecycle_stage_id": stage.id,
-                    "lifecycle_stage_locked": True,
-                    "lifecycle_stage_date": now,
-                    "lifecycle_lock_purchase_count": partner.purchase_count,
+                    "stage_id": stage.id,
+                    "stage_locked": True,
+                    "stage_date": now,
+                    "lock_purchase_count": client.purchase_count,
                 }
             )
         self.env["crm.lifecycle.history"].sudo().create(history)
-        partners._message_log_batch(
+        partners.browse(list(bodies))._message_log_batch(
             bodies=bodies, author_id=self.env.user.partner_id.id
         )
+        self.invalidate_model(list(PARTNER_FIELDS))
 
     # ------------------------------------------------------------------
     # Portfolio handover

@@ -1,5 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models, tools
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 
@@ -15,7 +15,7 @@ class CrmLifecycleReport(models.Model):
 
     partner_id = fields.Many2one("res.partner", string="Client", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
-    currency_id = fields.Many2one("res.currency", readonly=True)
+    currency_id = fields.Many2one("res.currency", compute="_compute_currency_id")
     user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
     team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
     industry_id = fields.Many2one("res.partner.industry", readonly=True)
@@ -55,72 +55,66 @@ class CrmLifecycleReport(models.Model):
         help="Value of active customers + weighted pipeline + potential of prospects.",
     )
 
-    def _company_value(self, column, sql_type):
-        return SQL("(p.%s ->> c.id::text)::%s", SQL.identifier(column), SQL(sql_type))
+    @api.depends_context("company")
+    def _compute_currency_id(self):
+        self.currency_id = self.env.company.currency_id
 
     def _query(self):
-        value = self._company_value
+        # amounts in the current company's currency at today's rate, as
+        # sale.report converts them; ids are the client rows' (stable)
+        currency_table = self.env["res.currency"]._get_simple_currency_table(
+            self.env.companies
+        )
+
+        def money(column):
+            return SQL(
+                "coalesce(cl.%s, 0) * coalesce(account_currency_table.rate, 1)",
+                SQL.identifier(column),
+            )
+
         return SQL(
             """
             SELECT client.*,
                    active_clv + pipeline_expected_revenue + potential_value
                        AS customer_capital
               FROM (
-            SELECT row_number() OVER (ORDER BY p.id, c.id) AS id,
-                   p.id AS partner_id, c.id AS company_id,
-                   c.currency_id, p.user_id, u.sale_team_id AS team_id, p.industry_id,
+            SELECT cl.id, cl.partner_id, cl.company_id,
+                   p.user_id, u.sale_team_id AS team_id, p.industry_id,
                    p.country_id, p.state_id,
-                   s.id AS stage_id,
-                   %(level)s AS loyalty_level_id,
-                   %(segment)s AS rfm_segment_id,
-                   coalesce(%(recency)s, 0) AS rfm_recency,
-                   coalesce(%(frequency)s, 0) AS rfm_frequency,
-                   coalesce(%(monetary)s, 0) AS rfm_monetary,
+                   cl.stage_id, cl.loyalty_level_id, cl.rfm_segment_id,
+                   coalesce(cl.rfm_recency, 0) AS rfm_recency,
+                   coalesce(cl.rfm_frequency, 0) AS rfm_frequency,
+                   coalesce(cl.rfm_monetary, 0) AS rfm_monetary,
                    1 AS client_count,
-                   coalesce(%(purchases)s, 0) AS purchase_count,
-                   coalesce(%(paid)s, 0) AS paid_revenue,
-                   coalesce(%(rfm_revenue)s, 0) AS rfm_revenue,
-                   coalesce(%(receivable)s, 0) AS receivable_open,
-                   coalesce(%(overdue)s, 0) AS receivable_overdue,
-                   coalesce(%(clv)s, 0) AS clv,
-                   CASE WHEN s.is_customer_stage THEN coalesce(%(clv)s, 0)
-                        ELSE 0 END AS active_clv,
-                   coalesce(%(pipeline)s, 0) AS pipeline_expected_revenue,
-                   coalesce(%(potential)s, 0) AS potential_value
-              FROM res_partner p
-              JOIN res_company c
-                ON p.lifecycle_computed_date ? c.id::text
-               AND (p.company_id IS NULL OR p.company_id = c.id)
-              LEFT JOIN crm_lifecycle_stage s ON s.id = %(stage)s
+                   coalesce(cl.purchase_count, 0) AS purchase_count,
+                   %(paid)s AS paid_revenue,
+                   %(rfm_revenue)s AS rfm_revenue,
+                   %(receivable)s AS receivable_open,
+                   %(overdue)s AS receivable_overdue,
+                   %(clv)s AS clv,
+                   CASE WHEN s.is_customer_stage THEN %(clv)s ELSE 0 END
+                       AS active_clv,
+                   %(pipeline)s AS pipeline_expected_revenue,
+                   %(potential)s AS potential_value
+              FROM crm_lifecycle_client cl
+              JOIN res_partner p ON p.id = cl.partner_id
+              JOIN %(currency_table)s
+                ON account_currency_table.company_id = cl.company_id
+              LEFT JOIN crm_lifecycle_stage s ON s.id = cl.stage_id
               LEFT JOIN res_users u ON u.id = p.user_id
-             -- the clients of the engine (crm.lifecycle.engine._client_domain)
-             WHERE p.parent_id IS NULL
-               AND p.partner_share
-               AND p.id NOT IN (SELECT partner_id FROM res_company)
+             WHERE p.active
               ) client
             """,
-            stage=value("lifecycle_stage_id", "int"),
-            level=value("loyalty_level_id", "int"),
-            segment=value("rfm_segment_id", "int"),
-            recency=value("rfm_recency", "int"),
-            frequency=value("rfm_frequency", "int"),
-            monetary=value("rfm_monetary", "int"),
-            purchases=value("purchase_count", "int"),
-            paid=value("paid_revenue", "numeric"),
-            rfm_revenue=value("rfm_revenue", "numeric"),
-            receivable=value("receivable_open", "numeric"),
-            overdue=value("receivable_overdue", "numeric"),
-            clv=value("clv", "numeric"),
-            pipeline=value("pipeline_expected_revenue", "numeric"),
-            potential=value("lifecycle_potential_value", "numeric"),
+            currency_table=currency_table,
+            paid=money("paid_revenue"),
+            rfm_revenue=money("rfm_revenue"),
+            receivable=money("receivable_open"),
+            overdue=money("receivable_overdue"),
+            clv=money("clv"),
+            pipeline=money("pipeline_expected_revenue"),
+            potential=money("potential_value"),
         )
 
-    def init(self):
-        tools.drop_view_if_exists(self.env.cr, self._table)
-        self.env.cr.execute(
-            SQL(
-                "CREATE OR REPLACE VIEW %s AS (%s)",
-                SQL.identifier(self._table),
-                self._query(),
-            )
-        )
+    @property
+    def _table_query(self):
+        return self._query()

@@ -3,6 +3,7 @@ import math
 
 from freezegun import freeze_time
 
+from odoo import fields
 from odoo.tests import tagged
 
 from .common import LifecycleCase
@@ -93,20 +94,28 @@ class TestLifecycleEngine(LifecycleCase):
         self.patch(type(self.engine), "_builtin_condition", failing)
         self.patch(type(self.engine), "_metrics", marked)
         with self.assertLogs(
-            "odoo.addons.crm_lifecycle.models.crm_lifecycle_engine", "ERROR"
+            "odoo.addons.crm_lifecycle.models.crm_lifecycle_engine", "WARNING"
         ) as logs:
             self.engine.process_queue()
-        self.assertIn(f"client {bad.id} skipped", logs.output[0])
+        self.assertIn(f"client {bad.id} kept queued", logs.output[0])
         self.assertEqual(self.stage_of(good), "target")
         self.assertFalse(bad.lifecycle_stage_id)
-        self.assertFalse(self.env["crm.lifecycle.queue"].sudo().search_count([]))
+        # the bad client stays queued with its error, for a later attempt
+        Queue = self.env["crm.lifecycle.queue"].sudo()
+        waiting = Queue.search([])
+        self.assertEqual(waiting.partner_id, bad)
+        self.assertEqual(waiting.attempts, 1)
+        self.assertIn("corrupt data", waiting.error)
+        self.assertGreater(waiting.retry_date, fields.Datetime.now())
+        # not taken again before its retry date
+        self.assertEqual(self.engine.process_queue(), 0)
 
     @freeze_time("2026-03-01")
     def test_constant_queries_per_batch(self):
-        """A batch costs the same queries for 1 client as for 200, except the
-        one statement the ORM adds per 100 rows it writes
-        (``UPDATE_BATCH_SIZE``, ``INSERT_BATCH_SIZE``): partners updated,
-        history rows and chatter notes."""
+        """A batch costs the same queries for 1 client as for 200 (the client
+        rows in one statement), except the one statement the ORM adds per 100
+        rows it inserts (``INSERT_BATCH_SIZE``): history rows and chatter
+        notes."""
         partners = self.env["res.partner"].create(
             [{"name": f"Bulk {index}", "is_company": True} for index in range(301)]
         )
@@ -130,8 +139,7 @@ class TestLifecycleEngine(LifecycleCase):
         for clients in (single, hundred, two_hundred):
             # every client changes stage, the paying one changes level too
             extra = (
-                orm_chunks(len(clients))  # UPDATE res_partner
-                + orm_chunks(len(clients) + 1)  # INSERT history
+                orm_chunks(len(clients) + 1)  # INSERT history
                 + orm_chunks(len(clients))  # INSERT mail_message
             )
             self.env.invalidate_all()

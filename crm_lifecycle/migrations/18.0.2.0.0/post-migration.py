@@ -1,0 +1,92 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""18.0.2.0.0: the lifecycle state of a client moves from company-dependent
+columns of res_partner to one row per client and company of
+crm_lifecycle_client; the queue accepts several rows per client."""
+
+from odoo import SUPERUSER_ID, api
+from odoo.tools import SQL
+
+from odoo.addons.crm_lifecycle.models.crm_lifecycle_client import PARTNER_FIELDS
+
+
+def _columns(cr, table):
+    cr.execute(
+        SQL(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+            table,
+        )
+    )
+    return {row[0] for row in cr.fetchall()}
+
+
+def migrate(cr, version):
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    Client = env["crm.lifecycle.client"]
+    present = _columns(cr, "res_partner")
+    moved = {
+        partner_name: client_name
+        for partner_name, client_name in PARTNER_FIELDS.items()
+        if partner_name in present
+        and client_name in Client._fields
+        and Client._fields[client_name].store
+        and client_name != "write_date"
+    }
+    # the report is a query of the client rows now, no longer a view over
+    # the columns of res_partner
+    cr.execute(SQL("DROP VIEW IF EXISTS crm_lifecycle_report"))
+    if "lifecycle_stage_id" in present:
+        # every company a client has a value in (the engine wrote
+        # lifecycle_computed_date on each run, locks may exist alone)
+        keys = SQL(" || ").join(
+            SQL("coalesce(p.%s, '{}'::jsonb)", SQL.identifier(name))
+            for name in ("lifecycle_computed_date", "lifecycle_stage_id")
+            if name in present
+        )
+        values = SQL(", ").join(
+            SQL(
+                "(p.%s ->> k.company)::%s",
+                SQL.identifier(partner_name),
+                SQL(Client._fields[client_name].column_type[1]),
+            )
+            for partner_name, client_name in moved.items()
+        )
+        cr.execute(
+            SQL(
+                """
+                INSERT INTO crm_lifecycle_client
+                       (partner_id, company_id, %(columns)s,
+                        create_uid, create_date, write_uid, write_date)
+                SELECT p.id, k.company::int, %(values)s,
+                       %(uid)s, now() at time zone 'UTC',
+                       %(uid)s, coalesce(
+                           (p.lifecycle_computed_date ->> k.company)::timestamp,
+                           now() at time zone 'UTC')
+                  FROM res_partner p
+                 CROSS JOIN LATERAL jsonb_object_keys(%(keys)s) AS k(company)
+                  JOIN res_company c ON c.id = k.company::int
+                 WHERE p.id = p.commercial_partner_id
+                ON CONFLICT (partner_id, company_id) DO NOTHING
+                """,
+                columns=SQL(", ").join(SQL.identifier(name) for name in moved.values()),
+                values=values,
+                uid=SUPERUSER_ID,
+                keys=keys,
+            )
+        )
+        for partner_name in moved:
+            cr.execute(
+                SQL(
+                    "ALTER TABLE res_partner DROP COLUMN IF EXISTS %s",
+                    SQL.identifier(partner_name),
+                )
+            )
+        if "lifecycle_computed_date" in present:
+            cr.execute(
+                SQL("ALTER TABLE res_partner DROP COLUMN lifecycle_computed_date")
+            )
+    cr.execute(
+        SQL(
+            "ALTER TABLE crm_lifecycle_queue"
+            " DROP CONSTRAINT IF EXISTS crm_lifecycle_queue_partner_company_uniq"
+        )
+    )

@@ -1,0 +1,327 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import json
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.osv import expression
+from odoo.tools import SQL
+
+# res.partner field -> crm.lifecycle.client field: what contacts and their
+# commercial entity show of the current company's client row (public API of
+# res.partner, kept when the state moved to its own table).
+PARTNER_FIELDS = {
+    "lifecycle_stage_id": "stage_id",
+    "lifecycle_stage_locked": "stage_locked",
+    "lifecycle_stage_date": "stage_date",
+    "lifecycle_stage_days": "stage_days",
+    "lifecycle_lock_purchase_count": "lock_purchase_count",
+    "lifecycle_computed_date": "write_date",
+    "purchase_count": "purchase_count",
+    "first_purchase_date": "first_purchase_date",
+    "last_purchase_date": "last_purchase_date",
+    "paid_revenue": "paid_revenue",
+    "paid_revenue_12m": "paid_revenue_12m",
+    "invoiced_revenue": "invoiced_revenue",
+    "receivable_open": "receivable_open",
+    "receivable_overdue": "receivable_overdue",
+    "max_days_overdue": "max_days_overdue",
+    "avg_days_to_pay": "avg_days_to_pay",
+    "purchase_interval_days": "purchase_interval_days",
+    "expected_next_purchase_date": "expected_next_purchase_date",
+    "lead_count": "lead_count",
+    "open_opportunity_count": "open_opportunity_count",
+    "pipeline_expected_revenue": "pipeline_expected_revenue",
+    "won_opportunity_count": "won_opportunity_count",
+    "lost_opportunity_count": "lost_opportunity_count",
+    "loyalty_level_id": "loyalty_level_id",
+    "loyalty_level_since": "loyalty_level_since",
+    "loyalty_below_since": "loyalty_below_since",
+    "rfm_recency": "rfm_recency",
+    "rfm_frequency": "rfm_frequency",
+    "rfm_monetary": "rfm_monetary",
+    "rfm_score": "rfm_score",
+    "rfm_revenue": "rfm_revenue",
+    "rfm_segment_id": "rfm_segment_id",
+    "clv": "clv",
+    "lifecycle_potential_value": "potential_value",
+}
+
+
+class CrmLifecycleClient(models.Model):
+    """The lifecycle state of a client (a commercial partner) in a company.
+
+    One row per commercial partner and company, written only by the engine
+    (set-based, only where something changed) and by the manual stage change,
+    which locks the stage. ``res.partner`` shows the current company's row.
+    """
+
+    _name = "crm.lifecycle.client"
+    _description = "Client Lifecycle State"
+    _order = "company_id, partner_id"
+    _rec_name = "partner_id"
+
+    partner_id = fields.Many2one(
+        "res.partner", string="Client", required=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, ondelete="cascade"
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    # Stage
+    stage_id = fields.Many2one(
+        "crm.lifecycle.stage", string="Lifecycle Stage", index=True, ondelete="restrict"
+    )
+    stage_locked = fields.Boolean(string="Stage set by hand")
+    stage_date = fields.Datetime(string="In stage since")
+    stage_days = fields.Integer(
+        string="Days in stage",
+        compute="_compute_stage_days",
+        search="_search_stage_days",
+    )
+    lock_purchase_count = fields.Integer(
+        help="Paid purchases when the stage was set by hand: a new purchase "
+        "unlocks it when Settings say so."
+    )
+    # Metrics, in the company currency, net of refunds
+    purchase_count = fields.Integer(string="Paid Purchases")
+    first_purchase_date = fields.Date(string="First Purchase")
+    last_purchase_date = fields.Date(string="Last Purchase")
+    paid_revenue = fields.Monetary()
+    paid_revenue_12m = fields.Monetary(string="Paid Revenue (12 months)")
+    invoiced_revenue = fields.Monetary()
+    receivable_open = fields.Monetary(string="Open Receivable")
+    receivable_overdue = fields.Monetary(string="Overdue Receivable")
+    max_days_overdue = fields.Integer(string="Oldest Overdue (days)")
+    avg_days_to_pay = fields.Float(string="Average Days to Pay", digits=(16, 2))
+    purchase_interval_days = fields.Float(
+        string="Purchase Interval (days)", digits=(16, 2)
+    )
+    expected_next_purchase_date = fields.Date(string="Expected Next Purchase")
+    lead_count = fields.Integer(string="Leads")
+    open_opportunity_count = fields.Integer(string="Open Opportunities")
+    pipeline_expected_revenue = fields.Monetary(string="Weighted Pipeline")
+    won_opportunity_count = fields.Integer(string="Won Opportunities")
+    lost_opportunity_count = fields.Integer(string="Lost Opportunities")
+    # Loyalty, RFM, value
+    loyalty_level_id = fields.Many2one(
+        "crm.loyalty.level", string="Loyalty Level", ondelete="set null"
+    )
+    loyalty_level_since = fields.Date(string="Level since")
+    loyalty_below_since = fields.Date(string="Below its level since")
+    rfm_recency = fields.Integer(string="Recency score")
+    rfm_frequency = fields.Integer(string="Frequency score")
+    rfm_monetary = fields.Integer(string="Monetary score")
+    rfm_score = fields.Char(string="RFM score")
+    rfm_revenue = fields.Monetary(string="Paid revenue of the RFM period")
+    rfm_segment_id = fields.Many2one(
+        "crm.rfm.segment", string="RFM Segment", ondelete="set null"
+    )
+    clv = fields.Monetary(string="Client Lifetime Value")
+    potential_value = fields.Monetary()
+
+    _sql_constraints = [  # noqa: RUF012
+        (
+            "partner_company_uniq",
+            "unique(partner_id, company_id)",
+            "A client has one lifecycle state per company.",
+        ),
+    ]
+
+    @api.depends("stage_date")
+    def _compute_stage_days(self):
+        now = fields.Datetime.now()
+        for client in self:
+            since = client.stage_date
+            client.stage_days = (now - since).days if since else 0
+
+    def _search_stage_days(self, operator, value):
+        # whole days in stage compared with n, as conditions on stage_date
+        if operator not in ("=", "!=", "<", "<=", ">", ">=") or not isinstance(
+            value, int
+        ):
+            raise NotImplementedError(operator)
+        now = fields.Datetime.now()
+
+        def since(days):
+            return now - timedelta(days=days)
+
+        conditions = {
+            ">": [("stage_date", "<=", since(value + 1))],
+            ">=": [("stage_date", "<=", since(value))],
+            "<": [("stage_date", ">", since(value))],
+            "<=": [("stage_date", ">", since(value + 1))],
+            "=": [
+                ("stage_date", ">", since(value + 1)),
+                ("stage_date", "<=", since(value)),
+            ],
+        }
+        if operator == "!=":
+            domain = ["!", "&", *conditions["="]]
+        else:
+            domain = expression.AND([[c] for c in conditions[operator]])
+        # without a date the client counts 0 days
+        zero_matches = {
+            "=": value == 0,
+            "!=": value != 0,
+            "<": value > 0,
+            "<=": value >= 0,
+            ">": value < 0,
+            ">=": value <= 0,
+        }[operator]
+        if zero_matches:
+            return expression.OR([[("stage_date", "=", False)], domain])
+        return expression.AND([[("stage_date", "!=", False)], domain])
+
+    # ------------------------------------------------------------------
+    # Engine
+    # ------------------------------------------------------------------
+    @api.model
+    def _state_columns(self):
+        """The columns the engine writes: every stored field but the keys and
+        the log columns."""
+        skip = {"id", "partner_id", "company_id", *models.LOG_ACCESS_COLUMNS}
+        return [
+            name
+            for name, field in self._fields.items()
+            if field.store and field.column_type and name not in skip
+        ]
+
+    @api.model
+    def _empty_state(self):
+        """The state of a client without a row."""
+        zero = {"integer": 0, "float": 0.0, "monetary": 0.0, "boolean": False}
+        return {
+            name: zero.get(self._fields[name].type) for name in self._state_columns()
+        }
+
+    @api.model
+    def _read_states(self, partner_ids, company):
+        """{partner id: {column: value}} of the rows of ``partner_ids`` in
+        ``company``, in one query."""
+        self.flush_model()
+        columns = self._state_columns()
+        self.env.cr.execute(
+            SQL(
+                "SELECT partner_id, %s FROM crm_lifecycle_client"
+                " WHERE company_id = %s AND partner_id = ANY(%s)",
+                SQL(", ").join(SQL.identifier(name) for name in columns),
+                company.id,
+                list(partner_ids),
+            )
+        )
+        empty = self._empty_state()
+        states = {}
+        for partner_id, *values in self.env.cr.fetchall():
+            state = dict(zip(columns, values, strict=True))
+            states[partner_id] = {
+                name: empty[name] if value is None else value
+                for name, value in state.items()
+            }
+        return states
+
+    @api.model
+    def _write_states(self, company, rows):
+        """Insert or update the rows of ``company`` from ``rows`` ({partner id:
+        {column: value}}) in one statement, only where a value differs; the
+        ORM cache is invalidated. Returns the ids of the partners written."""
+        if not rows:
+            return []
+        columns = [name for name in self._state_columns() if name != "stage_days"]
+        currency = company.currency_id
+        payload = []
+        for partner_id, values in rows.items():
+            row = {"partner_id": partner_id}
+            for name in columns:
+                row[name] = self._sql_value(
+                    self._fields[name], values.get(name), currency
+                )
+            payload.append(row)
+        identifiers = SQL(", ").join(SQL.identifier(name) for name in columns)
+        now = self.env.cr.now()
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO crm_lifecycle_client AS c
+                       (partner_id, company_id, %(columns)s,
+                        create_uid, create_date, write_uid, write_date)
+                SELECT v.partner_id, %(company)s, %(values)s,
+                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM jsonb_to_recordset(%(payload)s::jsonb)
+                       AS v(partner_id int4, %(types)s)
+                ON CONFLICT (partner_id, company_id) DO UPDATE
+                   SET %(assignments)s,
+                       write_uid = EXCLUDED.write_uid,
+                       write_date = EXCLUDED.write_date
+                 WHERE (%(current)s) IS DISTINCT FROM (%(excluded)s)
+                RETURNING c.partner_id
+                """,
+                columns=identifiers,
+                company=company.id,
+                values=SQL(", ").join(SQL.identifier("v", name) for name in columns),
+                uid=self.env.uid,
+                now=now,
+                payload=json.dumps(payload),
+                types=SQL(", ").join(
+                    SQL(
+                        "%s %s",
+                        SQL.identifier(name),
+                        SQL(self._fields[name].column_type[1]),
+                    )
+                    for name in columns
+                ),
+                assignments=SQL(", ").join(
+                    SQL("%s = EXCLUDED.%s", SQL.identifier(name), SQL.identifier(name))
+                    for name in columns
+                ),
+                current=SQL(", ").join(SQL.identifier("c", name) for name in columns),
+                excluded=SQL(", ").join(
+                    SQL("EXCLUDED.%s", SQL.identifier(name)) for name in columns
+                ),
+            )
+        )
+        written = [row[0] for row in self.env.cr.fetchall()]
+        if written:
+            self.invalidate_model()
+            self.env["res.partner"].invalidate_model(
+                [*PARTNER_FIELDS, "lifecycle_stage_code", "rfm_segment"]
+            )
+        return written
+
+    @api.model
+    def _sql_value(self, field, value, currency):
+        """``value`` as the engine stores it: rounded, so that the same result
+        twice compares equal to what is stored."""
+        if isinstance(value, models.BaseModel):
+            value = value.id
+        if field.type == "many2one":
+            return value or None
+        if field.type == "monetary":
+            return currency.round(float(value or 0.0))
+        if field.type == "float":
+            return round(float(value or 0.0), field.get_digits(self.env)[1])
+        if field.type == "integer":
+            return int(value or 0)
+        if field.type == "boolean":
+            return bool(value)
+        if field.type == "datetime":
+            return fields.Datetime.to_string(value) if value else None
+        if field.type == "date":
+            return fields.Date.to_string(value) if value else None
+        return value or None
+
+    @api.model
+    def _get_or_create(self, partners, company):
+        """The rows of commercial ``partners`` in ``company``, created empty
+        where missing."""
+        existing = self.search(
+            [("partner_id", "in", partners.ids), ("company_id", "=", company.id)]
+        )
+        missing = partners - existing.partner_id
+        if missing:
+            existing |= self.create(
+                [
+                    {"partner_id": partner.id, "company_id": company.id}
+                    for partner in missing
+                ]
+            )
+        return existing

@@ -1,0 +1,297 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.tests import tagged
+
+from .common import LifecycleCase
+
+
+@tagged("post_install", "-at_install")
+class TestLifecycleClient(LifecycleCase):
+    """The client state lives in crm.lifecycle.client: one row per commercial
+    partner and company, written only where something changed."""
+
+    def client_rows(self, partners, company=None):
+        return (
+            self.env["crm.lifecycle.client"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", partners.ids),
+                    ("company_id", "=", (company or self.company).id),
+                ]
+            )
+        )
+
+    def table_state(self, table, ids):
+        """(id, write_date) of rows of ``table``, read in SQL."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            f"SELECT id, write_date FROM {table} WHERE id = ANY(%s) ORDER BY id",  # noqa: S608
+            [list(ids)],
+        )
+        return self.env.cr.fetchall()
+
+    @freeze_time("2026-03-01")
+    def test_one_row_per_client_and_company_contacts_read_it(self):
+        client = self.create_client("Row")
+        contact = self.env["res.partner"].create(
+            {"name": "Buyer", "parent_id": client.id}
+        )
+        self.paid_invoice(contact, 500.0, "2026-02-01")
+        self.recompute(client | contact)
+        rows = self.client_rows(client | contact)
+        self.assertEqual(rows.partner_id, client, "no row for the contact")
+        self.assertEqual(rows.purchase_count, 1)
+        self.assertEqual(rows.stage_id.code, "new_customer")
+        # the contact shows its commercial entity's state
+        self.assertEqual(contact.lifecycle_stage_id, rows.stage_id)
+        self.assertEqual(contact.paid_revenue, 500.0)
+        self.assertEqual(contact.purchase_count, 1)
+
+    @freeze_time("2026-03-01")
+    def test_second_run_writes_nothing(self):
+        clients = self.create_client("Calm A") | self.create_client("Calm B")
+        self.paid_invoice(clients[0], 800.0, "2026-01-15")
+        self.lead(clients[1])
+        self.recompute(clients)
+        rows = self.client_rows(clients)
+        self.assertEqual(len(rows), 2)
+        rows_before = self.table_state("crm_lifecycle_client", rows.ids)
+        partners_before = self.table_state("res_partner", clients.ids)
+        history = self.env["crm.lifecycle.history"].search_count([])
+        messages = self.env["mail.message"].search_count(
+            [("model", "=", "res.partner"), ("res_id", "in", clients.ids)]
+        )
+        written = []
+        original = type(self.env["crm.lifecycle.client"])._write_states
+
+        def spy(model, company, rows):
+            result = original(model, company, rows)
+            written.extend(result)
+            return result
+
+        self.patch(type(self.env["crm.lifecycle.client"]), "_write_states", spy)
+        with freeze_time("2026-03-01 18:00:00"):
+            self.recompute(clients)
+        self.assertEqual(written, [], "no client row written")
+        self.assertEqual(
+            self.table_state("crm_lifecycle_client", rows.ids), rows_before
+        )
+        self.assertEqual(self.table_state("res_partner", clients.ids), partners_before)
+        self.assertEqual(self.env["crm.lifecycle.history"].search_count([]), history)
+        self.assertEqual(
+            self.env["mail.message"].search_count(
+                [("model", "=", "res.partner"), ("res_id", "in", clients.ids)]
+            ),
+            messages,
+        )
+
+    @freeze_time("2026-03-01")
+    def test_time_moves_the_stage_without_any_event(self):
+        client = self.create_client("Time")
+        self.paid_invoice(client, 800.0, "2026-02-01")
+        self.recompute(client)
+        self.assertEqual(self.stage_of(client), "new_customer")
+        partner_state = self.table_state("res_partner", client.ids)
+        # 90 days of default interval × 1.5: at risk after 135 days
+        with freeze_time("2026-07-01"):
+            self.recompute(client)
+            self.assertEqual(self.stage_of(client), "at_risk")
+        self.assertEqual(self.last_history(client).stage_to_id.code, "at_risk")
+        self.assertEqual(
+            self.table_state("res_partner", client.ids),
+            partner_state,
+            "the engine never writes res_partner",
+        )
+
+    @freeze_time("2026-03-01")
+    def test_partner_fields_search_sort_and_group(self):
+        buyer = self.create_client("Buyer")
+        self.paid_invoice(buyer, 900.0, "2026-02-01")
+        small = self.create_client("Small buyer")
+        self.paid_invoice(small, 100.0, "2026-02-01")
+        never = self.create_client("Never computed")
+        self.recompute(buyer | small)
+        Partner = self.env["res.partner"]
+        scope = [("id", "in", (buyer | small | never).ids)]
+        self.assertEqual(
+            Partner.search([*scope, ("purchase_count", ">", 0)]), buyer | small
+        )
+        self.assertEqual(Partner.search([*scope, ("paid_revenue", ">", 500)]), buyer)
+        # a partner without a row matches what an empty row would
+        self.assertEqual(
+            Partner.search([*scope, ("lifecycle_stage_id", "=", False)]), never
+        )
+        self.assertEqual(Partner.search([*scope, ("purchase_count", "=", 0)]), never)
+        self.assertEqual(
+            Partner.search([*scope, ("lifecycle_stage_id.code", "=", "new_customer")]),
+            buyer | small,
+        )
+        ordered = Partner.search(scope, order="paid_revenue desc, id")
+        self.assertEqual(ordered[:2], buyer | small)
+        self.assertEqual(ordered[0], buyer)
+        groups = dict(Partner._read_group(scope, ["lifecycle_stage_id"], ["__count"]))
+        self.assertEqual(groups[self.stage["new_customer"]], 2)
+        self.assertEqual(groups[self.stage["new_customer"].browse()], 1)
+        fields_info = Partner.fields_get(["lifecycle_stage_id", "paid_revenue"])
+        self.assertTrue(fields_info["lifecycle_stage_id"]["sortable"])
+        self.assertTrue(fields_info["lifecycle_stage_id"]["groupable"])
+        self.assertTrue(fields_info["paid_revenue"]["searchable"])
+
+    @freeze_time("2026-03-01")
+    def test_client_only_in_companies_where_visible(self):
+        other = self.setup_other_company()["company"]
+        restricted = self.create_client("Only B", company_id=other.id)
+        shared = self.create_client("Shared")
+        self.env["crm.lifecycle.queue"].sudo().search([]).unlink()
+        self.engine.enqueue_all()
+        queued = (
+            self.env["crm.lifecycle.queue"]
+            .sudo()
+            .search([("partner_id", "in", (restricted | shared).ids)])
+        )
+        self.assertEqual(
+            {
+                (q.partner_id, q.company_id)
+                for q in queued
+                if q.partner_id == restricted
+            },
+            {(restricted, other)},
+        )
+        self.recompute(restricted | shared, self.company | other)
+        self.assertFalse(self.client_rows(restricted))
+        self.assertTrue(self.client_rows(restricted, other))
+        self.assertTrue(self.client_rows(shared) and self.client_rows(shared, other))
+        self.assertFalse(
+            self.env["crm.lifecycle.history"].search(
+                [
+                    ("partner_id", "=", restricted.id),
+                    ("company_id", "=", self.company.id),
+                ]
+            )
+        )
+
+    @freeze_time("2026-03-01")
+    def test_branch_invoices_count_in_the_parent_company(self):
+        branch = self._create_company(name="Branch", parent_id=self.company.id)
+        self.env.user.company_ids |= branch
+        client = self.create_client("Branch buyer")
+        self.env["crm.lifecycle.queue"].sudo().search([]).unlink()
+        invoice = self.init_invoice(
+            "out_invoice",
+            partner=client,
+            invoice_date=fields.Date.to_date("2026-02-01"),
+            amounts=[300.0],
+            taxes=[],
+            company=branch,
+            post=True,
+        )
+        self.assertEqual(invoice.company_id, branch)
+        # the branch's event queues the client in the branch and above it
+        companies = (
+            self.env["crm.lifecycle.queue"]
+            .sudo()
+            .search([("partner_id", "=", client.id)])
+            .company_id
+        )
+        self.assertEqual(companies, self.company | branch)
+        self.pay(invoice)
+        self.engine.process_queue()
+        self.assertEqual(client.with_company(self.company).purchase_count, 1)
+        self.assertEqual(client.with_company(self.company).paid_revenue, 300.0)
+        self.assertEqual(client.with_company(branch).purchase_count, 1)
+
+    def list_specification(self, view_xmlid):
+        """The web client's specification of the fields of a list view."""
+        view = self.env.ref(view_xmlid)
+        fields_info = self.env["res.partner"].get_views([(view.id, "list")])["models"][
+            "res.partner"
+        ]["fields"]
+        Partner = self.env["res.partner"]
+        return {
+            name: {"fields": {"display_name": {}}}
+            if Partner._fields[name].type == "many2one"
+            else {}
+            for name in fields_info
+            if name in Partner._fields
+        }
+
+    @freeze_time("2026-03-01")
+    def test_lifecycle_list_reads_like_the_contacts_list(self):
+        """The lifecycle list of 80 clients costs at most 2 queries more than
+        the standard Contacts list of the same clients."""
+        clients = self.env["res.partner"].create(
+            [{"name": f"Listed {index}", "is_company": True} for index in range(80)]
+        )
+        for client in clients[:3]:
+            self.paid_invoice(client, 100.0, "2026-02-01")
+        self.recompute(clients)
+        domain = [("id", "in", clients.ids)]
+        Partner = self.env["res.partner"].with_user(self.salesman)
+        lifecycle = self.list_specification(
+            "crm_lifecycle.res_partner_view_list_lifecycle"
+        )
+        contacts = self.list_specification("base.view_partner_tree")
+        self.assertIn("lifecycle_stage_id", lifecycle)
+        self.assertIn("paid_revenue", lifecycle)
+
+        def read(specification):
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            records = Partner.web_search_read(domain, specification, limit=80)
+            self.assertEqual(records["length"], 80)
+            return self.env.cr.sql_log_count - before
+
+        read(contacts)  # warm-up: caches of models, views, access rights
+        read(lifecycle)
+        standard = read(contacts)
+        self.env.invalidate_all()
+        with self.assertQueryCount(standard + 2):
+            result = Partner.web_search_read(domain, lifecycle, limit=80)
+        by_id = {record["id"]: record for record in result["records"]}
+        self.assertEqual(by_id[clients[0].id]["purchase_count"], 1)
+        self.assertEqual(
+            by_id[clients[0].id]["lifecycle_stage_id"]["id"],
+            self.stage["new_customer"].id,
+        )
+
+    @freeze_time("2026-03-01")
+    def test_invoicing_costs_one_query_per_transaction(self):
+        """Posting and paying invoices queues their clients with one INSERT at
+        the end of the transaction, whatever the number of invoices."""
+        Queue = self.env["crm.lifecycle.queue"].sudo()
+
+        def invoice_all(prefix):
+            """Queries of invoicing and paying 5 new clients, commit hooks
+            included; the clients."""
+            clients = self.env["res.partner"].create(
+                [
+                    {"name": f"{prefix} {index}", "is_company": True}
+                    for index in range(5)
+                ]
+            )
+            self.env.cr.precommit.run()
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            moves = self.env["account.move"]
+            for client in clients:
+                moves |= self.invoice(client, 200.0, "2026-02-01", post=False)
+            moves.action_post()
+            self.env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=moves.ids
+            ).create({"group_payment": False})._create_payments()
+            self.env.flush_all()
+            self.env.cr.precommit.run()  # what the commit runs
+            return self.env.cr.sql_log_count - before, clients
+
+        invoice_all("Warm-up")
+        Queue.search([]).unlink()
+        with_queue, clients = invoice_all("Invoiced")
+        self.assertEqual(Queue.search([]).partner_id, clients)
+        # the same documents with the queue's hook doing nothing
+        self.patch(type(Queue), "_enqueue", lambda *args, **kwargs: None)
+        self.patch(type(Queue), "_enqueue_moves", lambda *args, **kwargs: None)
+        without_queue, _clients = invoice_all("Plain")
+        self.assertLessEqual(with_queue - without_queue, 1)

@@ -1,0 +1,238 @@
+"""Nothing is lost when users invoice while the engine drains its queue.
+
+These tests need real, committed transactions on two or more connections, so
+they run here (pytest on the test database) rather than in Odoo's
+TransactionCase, which never commits. Invoices are posted and paid through
+Odoo's own methods; each user transaction is retried on a concurrency error,
+as Odoo's RPC layer does.
+"""
+
+import random
+import threading
+import time
+import uuid
+
+import pytest
+from psycopg2 import errors as pg_errors
+
+import odoo
+from odoo import Command, fields
+from odoo.modules.registry import Registry
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+
+CHECKED = ("purchase_count", "paid_revenue", "receivable_open", "invoiced_revenue")
+
+
+def make_env(cr):
+    return odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+
+
+def in_transaction(registry, function, attempts=10):
+    """Run ``function(env)`` in its own committed transaction, retried on
+    concurrency errors."""
+    for attempt in range(attempts):
+        try:
+            with registry.cursor() as cr:
+                return function(make_env(cr))
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.1) * 2**attempt)
+
+
+def create_clients(env, prefix, count):
+    return env["res.partner"].create(
+        [{"name": f"{prefix} {index}", "is_company": True} for index in range(count)]
+    )
+
+
+def post_invoice(env, partner_id, amount):
+    move = env["account.move"].create(
+        {
+            "move_type": "out_invoice",
+            "partner_id": partner_id,
+            "invoice_date": fields.Date.context_today(env["res.partner"]),
+            "invoice_line_ids": [
+                Command.create({"name": "Service", "price_unit": amount, "tax_ids": []})
+            ],
+        }
+    )
+    move.action_post()
+    return move.id
+
+
+def pay(env, move_id):
+    move = env["account.move"].browse(move_id)
+    env["account.payment.register"].with_context(
+        active_model="account.move", active_ids=move.ids
+    ).create({})._create_payments()
+
+
+def refund(env, move_id):
+    move = env["account.move"].browse(move_id)
+    wizard = (
+        env["account.move.reversal"]
+        .with_context(active_model="account.move", active_ids=move.ids)
+        .create({"reason": "concurrency test", "journal_id": move.journal_id.id})
+    )
+    wizard.modify_moves()
+
+
+def stored_and_fresh(registry, partner_ids):
+    """The stored figures of the clients and a fresh computation from the
+    invoices, with the engine's own queries, in the main company."""
+    with registry.cursor() as cr:
+        env = make_env(cr)
+        company = env.company
+        engine = env["crm.lifecycle.engine"]
+        partners = env["res.partner"].with_company(company).browse(partner_ids)
+        context = engine._company_context(company, fields.Date.today())
+        fresh = engine._metrics(partners, company, fields.Date.today(), context)
+        stored = {
+            partner.id: {name: partner[name] for name in CHECKED}
+            for partner in partners
+        }
+        expected = {
+            pid: {name: round(float(fresh[pid][name]), 2) for name in CHECKED}
+            for pid in partner_ids
+        }
+        for values in stored.values():
+            for name in CHECKED:
+                values[name] = round(float(values[name]), 2)
+        return stored, expected
+
+
+@pytest.fixture
+def registry(database):
+    return Registry(database)
+
+
+def test_payment_committed_while_a_batch_computes(registry, monkeypatch):
+    """Deterministic: the batch has taken the client (its snapshot is set)
+    when another connection pays the invoice and commits; the batch writes
+    what it saw, and the payment's event computes the client again."""
+    tag = uuid.uuid4().hex[:8]
+
+    def setup(env):
+        partner = create_clients(env, f"Two cursors {tag}", 1)
+        move_id = post_invoice(env, partner.id, 700.0)
+        env["crm.lifecycle.engine"].process_queue()
+        return partner.id, move_id
+
+    partner_id, move_id = in_transaction(registry, setup)
+    stored, _expected = stored_and_fresh(registry, [partner_id])
+    assert stored[partner_id]["purchase_count"] == 0
+
+    def queue_client(env):
+        env["crm.lifecycle.queue"]._enqueue([partner_id])
+
+    in_transaction(registry, queue_client)
+    Engine = registry["crm.lifecycle.engine"]
+    original = Engine._metrics
+    paid = []
+
+    def metrics_after_a_payment(self, partners, company, today, context):
+        if partner_id in partners.ids and not paid:
+            # a user pays on another connection, during the batch
+            in_transaction(registry, lambda env: pay(env, move_id))
+            paid.append(True)
+        return original(self, partners, company, today, context)
+
+    monkeypatch.setattr(Engine, "_metrics", metrics_after_a_payment)
+    with registry.cursor() as cr:
+        make_env(cr)["crm.lifecycle.engine"].process_queue(auto_commit=True)
+    assert paid, "the batch computed the client"
+    stored, expected = stored_and_fresh(registry, [partner_id])
+    assert expected[partner_id]["purchase_count"] == 1
+    assert stored == expected
+
+
+def test_invoicing_while_the_queue_drains(registry):
+    """Two users post, pay and refund invoices while two workers drain the
+    queue; once the queue is empty, every client's figures are right."""
+    tag = uuid.uuid4().hex[:8]
+    partner_ids = in_transaction(
+        registry, lambda env: create_clients(env, f"Threads {tag}", 8).ids
+    )
+    stop = threading.Event()
+    failures = []
+
+    def user(seed):
+        rng = random.Random(seed)
+        try:
+            for _ in range(12):
+                partner_id = rng.choice(partner_ids)
+                amount = rng.choice([100.0, 250.0, 400.0])
+                move_id = in_transaction(
+                    registry,
+                    lambda env, p=partner_id, a=amount: post_invoice(env, p, a),
+                )
+                action = rng.random()
+                if action < 0.6:
+                    in_transaction(registry, lambda env, m=move_id: pay(env, m))
+                elif action < 0.75:
+                    in_transaction(registry, lambda env, m=move_id: refund(env, m))
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            failures.append(error)
+
+    def worker():
+        try:
+            while not stop.is_set():
+                with registry.cursor() as cr:
+                    make_env(cr)["crm.lifecycle.engine"].process_queue(auto_commit=True)
+                time.sleep(0.05)
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            failures.append(error)
+
+    users = [threading.Thread(target=user, args=(seed,)) for seed in (1, 2)]
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in users + workers:
+        thread.start()
+    for thread in users:
+        thread.join()
+    stop.set()
+    for thread in workers:
+        thread.join()
+    assert not failures, failures
+    # the system settles by its own means: the queue drained once more
+    with registry.cursor() as cr:
+        make_env(cr)["crm.lifecycle.engine"].process_queue(auto_commit=True)
+    with registry.cursor() as cr:
+        cr.execute(
+            "SELECT count(*) FROM crm_lifecycle_queue WHERE partner_id = ANY(%s)",
+            [partner_ids],
+        )
+        assert cr.fetchone()[0] == 0
+    stored, expected = stored_and_fresh(registry, partner_ids)
+    assert sum(values["purchase_count"] for values in expected.values()) > 0
+    assert stored == expected
+
+
+def test_serialization_failure_retries_the_batch(registry, monkeypatch):
+    """A batch that meets a serialization failure is rolled back and taken
+    again: its clients are computed, nothing is logged as an error."""
+    tag = uuid.uuid4().hex[:8]
+    partner_id = in_transaction(
+        registry, lambda env: create_clients(env, f"Retry {tag}", 1).id
+    )
+    Engine = registry["crm.lifecycle.engine"]
+    original = Engine._compute_batch
+    failed = []
+
+    def failing_once(self, partners, company, run=None):
+        if partner_id in partners.ids and not failed:
+            failed.append(True)
+            raise pg_errors.SerializationFailure("could not serialize access")
+        return original(self, partners, company, run)
+
+    monkeypatch.setattr(Engine, "_compute_batch", failing_once)
+    with registry.cursor() as cr:
+        make_env(cr)["crm.lifecycle.engine"].process_queue(auto_commit=True)
+    assert failed
+    with registry.cursor() as cr:
+        env = make_env(cr)
+        client = env["crm.lifecycle.client"].search(
+            [("partner_id", "=", partner_id), ("company_id", "=", env.company.id)]
+        )
+        assert client.stage_id.code == "target"
+        assert not env["crm.lifecycle.queue"].search([("partner_id", "=", partner_id)])

@@ -32,6 +32,7 @@
         "views/res_config_settings_views.xml",
         "views/crm_lifecycle_playbook_views.xml",
         "views/crm_lifecycle_playbook_preview_views.xml",
+        "views/crm_lifecycle_queue_views.xml",
         "views/menus.xml",
     ],
     "demo": ["demo/crm_lifecycle_demo.xml"],

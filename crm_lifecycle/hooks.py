@@ -13,5 +13,5 @@ def post_init_hook(env):
 def uninstall_hook(env):
     """Drop the index the module added to account_move."""
     env.cr.execute(
-        SQL("DROP INDEX IF EXISTS account_move_commercial_partner_lifecycle_index")
+        SQL("DROP INDEX IF EXISTS account_move_lifecycle_commercial_partner_index")
     )

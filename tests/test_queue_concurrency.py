@@ -236,3 +236,32 @@ def test_serialization_failure_retries_the_batch(registry, monkeypatch):
         )
         assert client.stage_id.code == "target"
         assert not env["crm.lifecycle.queue"].search([("partner_id", "=", partner_id)])
+
+
+def test_two_workers_never_take_the_same_client(registry):
+    """A worker holds the clients it took until its transaction ends: another
+    worker takes the next ones."""
+    tag = uuid.uuid4().hex[:8]
+
+    def queue_clients(env):
+        partners = create_clients(env, f"Workers {tag}", 6)
+        env["crm.lifecycle.queue"]._enqueue(partners.ids)
+        return partners.ids
+
+    in_transaction(registry, queue_clients)
+    with registry.cursor() as first, registry.cursor() as second:
+        taken_first = make_env(first)["crm.lifecycle.queue"]._take(3)
+        taken_second = make_env(second)["crm.lifecycle.queue"]._take(50)
+        clients_first = {pid for ids in taken_first.values() for pid in ids}
+        clients_second = {pid for ids in taken_second.values() for pid in ids}
+        assert clients_first
+        assert clients_second
+        assert not clients_first & clients_second
+        first.rollback()
+        # released with the first transaction: the second may take them now
+        with registry.cursor() as third:
+            taken_third = make_env(third)["crm.lifecycle.queue"]._take(50)
+            clients_third = {pid for ids in taken_third.values() for pid in ids}
+            assert clients_first <= clients_third
+            assert not clients_third & clients_second
+        second.rollback()

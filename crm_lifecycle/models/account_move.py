@@ -8,14 +8,13 @@ class AccountMove(models.Model):
 
     def init(self):
         result = super().init()
-        # the engine reads the customer documents of a batch of clients:
-        # Odoo has no index on the commercial partner of a move
+        # the engine reads the documents and receivables of a batch of
+        # clients: Odoo has no index on the commercial partner of a move
         create_index(
             self.env.cr,
-            "account_move_commercial_partner_lifecycle_index",
+            "account_move_lifecycle_commercial_partner_index",
             self._table,
             ["commercial_partner_id", "company_id"],
-            where="move_type IN ('out_invoice', 'out_refund') AND state = 'posted'",
         )
         return result
 

@@ -220,22 +220,29 @@ class CrmLifecycleClient(models.Model):
         return states
 
     @api.model
-    def _write_states(self, company, rows):
+    def _write_states(self, company, rows, states=None):
         """Insert or update the rows of ``company`` from ``rows`` ({partner id:
         {column: value}}) in one statement, only where a value differs; the
-        ORM cache is invalidated. Returns the ids of the partners written."""
-        if not rows:
-            return []
-        columns = [name for name in self._state_columns() if name != "stage_days"]
-        currency = company.currency_id
+        ORM cache is invalidated. With ``states`` (the stored rows, as
+        ``_read_states`` gives them), rows equal to them are not even sent.
+        Returns the ids of the partners written."""
+        columns = self._state_columns()
+        converters = [
+            (name, self._sql_converter(self._fields[name], company.currency_id))
+            for name in columns
+        ]
         payload = []
         for partner_id, values in rows.items():
-            row = {"partner_id": partner_id}
-            for name in columns:
-                row[name] = self._sql_value(
-                    self._fields[name], values.get(name), currency
-                )
+            row = {name: convert(values.get(name)) for name, convert in converters}
+            stored = (states or {}).get(partner_id)
+            if stored is not None and row == {
+                name: convert(stored[name]) for name, convert in converters
+            }:
+                continue
+            row["partner_id"] = partner_id
             payload.append(row)
+        if not payload:
+            return []
         identifiers = SQL(", ").join(SQL.identifier(name) for name in columns)
         now = self.env.cr.now()
         self.env.cr.execute(
@@ -288,26 +295,46 @@ class CrmLifecycleClient(models.Model):
         return written
 
     @api.model
-    def _sql_value(self, field, value, currency):
-        """``value`` as the engine stores it: rounded, so that the same result
-        twice compares equal to what is stored."""
-        if isinstance(value, models.BaseModel):
-            value = value.id
+    def _sql_converter(self, field, currency):
+        """A function giving a value as the engine stores it in ``field``:
+        rounded, so that the same result twice compares equal to what is
+        stored."""
+
+        def record_id(value):
+            return value.id if isinstance(value, models.BaseModel) else value
+
         if field.type == "many2one":
-            return value or None
-        if field.type == "monetary":
-            return currency.round(float(value or 0.0))
-        if field.type == "float":
-            return round(float(value or 0.0), field.get_digits(self.env)[1])
+            return lambda value: record_id(value) or None
+        if field.type in ("monetary", "float"):
+            digits = (
+                currency.decimal_places
+                if field.type == "monetary"
+                else field.get_digits(self.env)[1]
+            )
+            return lambda value: round(float(value or 0.0), digits)
         if field.type == "integer":
-            return int(value or 0)
+            return lambda value: int(value or 0)
         if field.type == "boolean":
-            return bool(value)
+            return bool
         if field.type == "datetime":
-            return fields.Datetime.to_string(value) if value else None
+            return lambda value: fields.Datetime.to_string(value) if value else None
         if field.type == "date":
-            return fields.Date.to_string(value) if value else None
-        return value or None
+            return lambda value: fields.Date.to_string(value) if value else None
+        return lambda value: value or None
+
+    @api.model
+    def _forget(self, partners, company):
+        """Delete the rows of ``partners`` in ``company``."""
+        self.env.cr.execute(
+            SQL(
+                "DELETE FROM crm_lifecycle_client"
+                " WHERE company_id = %s AND partner_id = ANY(%s)",
+                company.id,
+                partners.ids,
+            )
+        )
+        self.invalidate_model()
+        self.env["res.partner"].invalidate_model(list(PARTNER_FIELDS))
 
     @api.model
     def _get_or_create(self, partners, company):

@@ -1,4 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import json
 import logging
 import random
 import time
@@ -10,6 +11,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.tools import SQL, split_every
+from odoo.tools.mail import generate_tracking_message_id
 
 from .crm_lifecycle_stage import BUILTIN_CODES, CHURN_CODES
 
@@ -43,7 +45,7 @@ CONCURRENCY_ERRORS = (
     pg_errors.LockNotAvailable,
 )
 MAX_CONFLICTS = 8
-DEFAULT_BATCH_SIZE = 200
+DEFAULT_BATCH_SIZE = 1000
 
 
 class CrmLifecycleEngine(models.AbstractModel):
@@ -178,12 +180,12 @@ class CrmLifecycleEngine(models.AbstractModel):
         """Compute the queued ``partner_ids`` in ``company``; when the batch
         fails, client by client. Returns {partner id: error} of the clients
         that failed on their own."""
-        partners = (
-            self.env["res.partner"]
-            .browse(partner_ids)
-            .exists()
-            .filtered_domain(self._client_domain())
-        )
+        queued = self.env["res.partner"].browse(partner_ids).exists()
+        partners = queued.filtered_domain(self._client_domain())
+        if queued - partners:
+            # no longer a client (now a contact of a company, a user...):
+            # its contacts read their new commercial entity's row
+            self.env["crm.lifecycle.client"]._forget(queued - partners, company)
         try:
             with self.env.cr.savepoint():
                 self._compute_batch(partners, company, run)
@@ -219,14 +221,25 @@ class CrmLifecycleEngine(models.AbstractModel):
         is computed once per run and company (stages, levels, quintile
         boundaries, rates). Partners restricted to another company are left
         out: a client is computed only where it is visible."""
-        partners = (
-            partners.with_company(company)
-            .with_context(active_test=False)
-            .filtered(lambda p: not p.company_id or p.company_id == company)
-        )
         if not partners:
             return
         self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM res_partner WHERE id = ANY(%s)"
+                " AND (company_id IS NULL OR company_id = %s) ORDER BY id",
+                partners.ids,
+                company.id,
+            )
+        )
+        partners = (
+            self.env["res.partner"]
+            .with_company(company)
+            .with_context(active_test=False)
+            .browse([row[0] for row in self.env.cr.fetchall()])
+        )
+        if not partners:
+            return
         today = fields.Date.context_today(self.with_company(company))
         run = {} if run is None else run
         key = (company.id, today)
@@ -249,6 +262,18 @@ class CrmLifecycleEngine(models.AbstractModel):
         )
         return {
             "stages": stages,
+            # read once, not per client: (stage, built-in?) in evaluation order
+            "stage_rules": [(stage, stage.code in BUILTIN_CODES) for stage in stages],
+            "settings": {
+                "loyal_min_purchases": company.lifecycle_loyal_min_purchases,
+                "loyal_min_months": company.lifecycle_loyal_min_months,
+                "loyal_max_overdue_days": company.lifecycle_loyal_max_overdue_days,
+                "at_risk_factor": company.lifecycle_at_risk_factor,
+                "dormant_factor": company.lifecycle_dormant_factor,
+                "lost_days": company.lifecycle_lost_days,
+                "unlock_on": company.lifecycle_unlock_on,
+                "default_interval_days": company.lifecycle_default_interval_days,
+            },
             "rule_domains": {
                 stage.id: domain
                 for stage in stages
@@ -279,7 +304,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             values.pop("partner_id", None)
             interval = values["purchase_interval_days"]
             if values["purchase_count"] < 3 or not interval:
-                interval = company.lifecycle_default_interval_days
+                interval = context["settings"]["default_interval_days"]
             values["reference_interval"] = interval
             if values["last_purchase_date"]:
                 values["expected_next_purchase_date"] = values[
@@ -362,6 +387,13 @@ class CrmLifecycleEngine(models.AbstractModel):
                            ) AS gap
                       FROM (SELECT DISTINCT partner_id, invoice_date FROM purchase) d
                 ),
+                intervals AS (
+                    SELECT partner_id,
+                           percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS interval
+                      FROM gaps
+                     WHERE gap IS NOT NULL
+                     GROUP BY partner_id
+                ),
                 paid_dates AS (
                     SELECT l.move_id, max(r.max_date) AS paid_date
                       FROM account_move_line l
@@ -383,13 +415,11 @@ class CrmLifecycleEngine(models.AbstractModel):
                        coalesce(sum(d.untaxed), 0) AS invoiced_revenue,
                        coalesce(avg(pd.paid_date - p.invoice_date), 0)
                            AS avg_days_to_pay,
-                       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY g.gap)
-                          FROM gaps g
-                         WHERE g.partner_id = d.partner_id AND g.gap IS NOT NULL)
-                           AS purchase_interval_days
+                       min(i.interval) AS purchase_interval_days
                   FROM doc d
                   LEFT JOIN purchase p ON p.id = d.id
                   LEFT JOIN paid_dates pd ON pd.move_id = d.id
+                  LEFT JOIN intervals i ON i.partner_id = d.partner_id
                  GROUP BY d.partner_id
                 """,
                 documents=self._documents(company, partner_ids),
@@ -462,7 +492,10 @@ class CrmLifecycleEngine(models.AbstractModel):
     # Stages
     # ------------------------------------------------------------------
     def _builtin_condition(self, code, values, company, today):
-        """Whether the built-in rule of stage ``code`` holds for ``values``."""
+        """Whether the built-in rule of stage ``code`` holds for ``values``
+        (the thresholds of the company's Settings are in
+        ``values["settings"]``)."""
+        settings = values["settings"]
         purchases = values["purchase_count"]
         days_since = (
             (today - values["last_purchase_date"]).days
@@ -482,23 +515,17 @@ class CrmLifecycleEngine(models.AbstractModel):
             return purchases >= 2
         if code == "loyal":
             return (
-                purchases >= company.lifecycle_loyal_min_purchases
-                and self._tenure_months(values, today)
-                >= company.lifecycle_loyal_min_months
-                and values["max_days_overdue"]
-                <= company.lifecycle_loyal_max_overdue_days
+                purchases >= settings["loyal_min_purchases"]
+                and self._tenure_months(values, today) >= settings["loyal_min_months"]
+                and values["max_days_overdue"] <= settings["loyal_max_overdue_days"]
             )
         if code == "at_risk":
-            return purchases >= 1 and days_since > company.lifecycle_at_risk_factor * (
-                interval
-            )
+            return purchases >= 1 and days_since > settings["at_risk_factor"] * interval
         if code == "dormant":
-            return purchases >= 1 and days_since > company.lifecycle_dormant_factor * (
-                interval
-            )
+            return purchases >= 1 and days_since > settings["dormant_factor"] * interval
         if code == "lost":
             if purchases:
-                return days_since > company.lifecycle_lost_days
+                return days_since > settings["lost_days"]
             lost = values["lost_opportunity_count"]
             return bool(lost) and lost == values["lead_count"]
         return False
@@ -511,9 +538,12 @@ class CrmLifecycleEngine(models.AbstractModel):
         tenure = relativedelta(today, first)
         return tenure.years * 12 + tenure.months
 
-    def _evaluate_stage(self, partner, values, stages, domain_matches, company, today):
-        for stage in stages:
-            builtin = stage.code in BUILTIN_CODES
+    def _evaluate_stage(
+        self, partner, values, stage_rules, domain_matches, company, today
+    ):
+        """The first stage of ``stage_rules`` ((stage, built-in?) in
+        evaluation order) whose condition holds."""
+        for stage, builtin in stage_rules:
             has_domain = stage.id in domain_matches
             if not builtin and not has_domain:
                 continue  # set by hand only
@@ -524,7 +554,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             ):
                 continue
             return stage
-        return stages.browse()
+        return self.env["crm.lifecycle.stage"]
 
     def _write_results(self, partners, company, metrics, states, context, today):
         """Decide the stage and values of each client from ``metrics`` and its
@@ -540,6 +570,8 @@ class CrmLifecycleEngine(models.AbstractModel):
             state = states.get(partner.id, empty)
             values = metrics[partner.id]
             values["state"] = state
+            values["settings"] = context["settings"]
+            values["stage_rules"] = context["stage_rules"]
             rows[partner.id] = {
                 **state,
                 **{name: values[name] for name in METRIC_FIELDS},
@@ -547,7 +579,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         domain_matches = {}
         if context["rule_domains"]:
             # the rules read the new metrics: write them first
-            Client._write_states(company, rows)
+            Client._write_states(company, rows, states)
             for stage_id, domain in context["rule_domains"].items():
                 domain_matches[stage_id] = set(
                     Client.search_fetch(
@@ -577,7 +609,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             result["stage_id"] = stage.id
             result["stage_date"] = now
             changes.append((partner, current, stage, reason, state["stage_date"]))
-        Client._write_states(company, rows)
+        Client._write_states(company, rows, states)
         return rows, changes
 
     def _new_stage(
@@ -590,30 +622,111 @@ class CrmLifecycleEngine(models.AbstractModel):
         reason = "rule"
         if state["stage_locked"]:
             if not (
-                company.lifecycle_unlock_on == "purchase"
+                values["settings"]["unlock_on"] == "purchase"
                 and values["purchase_count"] > state["lock_purchase_count"]
             ):
                 return current, reason
             result["stage_locked"] = False
             reason = "event"
         stage = self._evaluate_stage(
-            partner, values, stages, domain_matches, company, today
+            partner,
+            values,
+            values["stage_rules"],
+            domain_matches,
+            company,
+            today,
         )
         return stage or current, reason
 
     def _log_changes(self, changes, company, results):
         """History rows and one chatter note per client for everything that
-        changed in the batch: one create of history rows, one batch of notes."""
+        changed in the batch: one INSERT of history rows, one of notes."""
         history, notes = self._change_logs(changes, company, results)
         if history:
-            self.env["crm.lifecycle.history"].sudo().create(history)
+            self._insert_rows("crm.lifecycle.history", history)
         if notes:
-            bodies = {
-                partner_id: Markup("<br/>").join(lines)
-                for partner_id, lines in notes.items()
-            }
-            partners = self.env["res.partner"].browse(list(bodies))
-            partners._message_log_batch(bodies=bodies)
+            self._log_notes(
+                {
+                    partner_id: Markup("<br/>").join(lines)
+                    for partner_id, lines in notes.items()
+                }
+            )
+
+    def _insert_rows(self, model_name, rows):
+        """Insert ``rows`` (dicts of stored fields) into the table of
+        ``model_name`` in one statement, as the engine (superuser) at the
+        transaction's time; the model's cache is invalidated."""
+        Model = self.env[model_name]
+        names = sorted({name for row in rows for name in row})
+        types = {name: Model._fields[name].column_type[1] for name in names}
+        now = self.env.cr.now()
+
+        def convert(value, column_type):
+            if value is False and column_type != "bool":
+                return None  # an empty many2one, date or text
+            if column_type == "timestamp" and value:
+                return fields.Datetime.to_string(value)
+            return value
+
+        payload = [
+            {name: convert(row.get(name), types[name]) for name in names}
+            for row in rows
+        ]
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO %(table)s (%(columns)s,
+                                       create_uid, create_date, write_uid, write_date)
+                SELECT %(values)s, %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM jsonb_to_recordset(%(payload)s::jsonb) AS v(%(types)s)
+                """,
+                table=SQL.identifier(Model._table),
+                columns=SQL(", ").join(SQL.identifier(name) for name in names),
+                values=SQL(", ").join(SQL.identifier("v", name) for name in names),
+                uid=self.env.uid,
+                now=now,
+                payload=json.dumps(payload, default=str),
+                types=SQL(", ").join(
+                    SQL("%s %s", SQL.identifier(name), SQL(types[name]))
+                    for name in names
+                ),
+            )
+        )
+        Model.invalidate_model()
+
+    def _log_notes(self, bodies):
+        """One internal note per client of ``bodies`` ({partner id: Markup}),
+        as ``_message_log_batch`` writes them (author, subtype, no
+        notification), in one INSERT."""
+        Partner = self.env["res.partner"]
+        author_id, email_from = Partner._message_compute_author(
+            None, None, raise_on_email=False
+        )
+        now = self.env.cr.now()
+        subtype_id = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
+        reply_to = self.env["mail.thread"]._notify_get_reply_to(default=email_from)[
+            False
+        ]
+        self._insert_rows(
+            "mail.message",
+            [
+                {
+                    "model": Partner._name,
+                    "res_id": partner_id,
+                    "body": str(body),
+                    "author_id": author_id,
+                    "email_from": email_from,
+                    "message_type": "notification",
+                    "is_internal": True,
+                    "subtype_id": subtype_id,
+                    "message_id": generate_tracking_message_id("message-notify"),
+                    "reply_to": reply_to,
+                    "date": now,
+                }
+                for partner_id, body in bodies.items()
+            ],
+        )
+        Partner.invalidate_model(["message_ids"])
 
     def _change_logs(self, changes, company, results):
         """History values and chatter lines ({partner id: [line]}) of the stage

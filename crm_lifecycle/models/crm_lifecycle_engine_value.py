@@ -31,14 +31,33 @@ class CrmLifecycleEngine(models.AbstractModel):
             [("company_id", "=", company.id)], order="sequence, id"
         )
         rfm_months = company.lifecycle_rfm_months
+        segments = self.env["crm.rfm.segment"].search([])
         context.update(
             currency=company.currency_id,
             levels=levels,
-            segments=self.env["crm.rfm.segment"].search([]),
+            segments=segments,
             windows=sorted({*levels.mapped("window_months"), rfm_months}),
             rfm_months=rfm_months,
             clv_horizon_years=company.lifecycle_clv_horizon_years,
             rfm_bounds=self._rfm_bounds(company, today, rfm_months),
+            # read once, not per client
+            level_rules=[
+                (
+                    level,
+                    level.window_months,
+                    level.min_paid_revenue,
+                    level.min_purchase_count,
+                    level.min_tenure_months,
+                    level.max_overdue_ratio,
+                )
+                for level in levels
+            ],
+            segment_by_scores={
+                (recency, frequency): segments._match(recency, frequency).id
+                for recency in range(1, 6)
+                for frequency in range(1, 6)
+            },
+            decimal_places=company.currency_id.decimal_places,
         )
         context.update(self._company_rates(company, today, context["stages"]))
         return context
@@ -216,24 +235,34 @@ class CrmLifecycleEngine(models.AbstractModel):
         result.update(self._value_result(values, stage, context))
         return result
 
-    def _qualified_level(self, values, levels, today):
-        """The highest of ``levels`` whose every threshold ``values`` meet."""
+    def _qualified_level(self, values, level_rules, today):
+        """The highest level of ``level_rules`` ((level, window, minimum paid
+        revenue, minimum purchases, minimum tenure, maximum overdue ratio) by
+        sequence) whose every threshold ``values`` meet."""
         tenure_months = self._tenure_months(values, today)
-        qualified = levels.browse()
-        for level in levels:
-            window = values["windows"].get(level.window_months, {})
-            revenue = window.get("revenue", 0.0)
-            overdue = values["receivable_overdue"]
+        purchases = values["purchase_count"]
+        overdue = values["receivable_overdue"]
+        qualified = self.env["crm.loyalty.level"]
+        if not purchases:
+            return qualified
+        for (
+            level,
+            window_months,
+            revenue_min,
+            count_min,
+            tenure_min,
+            ratio_max,
+        ) in level_rules:
+            revenue = values["windows"].get(window_months, {}).get("revenue", 0.0)
             if revenue > 0:
                 ratio = max(overdue, 0.0) / revenue
             else:
                 ratio = math.inf if overdue > 0 else 0.0
             if (
-                values["purchase_count"] > 0
-                and revenue >= level.min_paid_revenue
-                and values["purchase_count"] >= level.min_purchase_count
-                and tenure_months >= level.min_tenure_months
-                and ratio <= level.max_overdue_ratio
+                revenue >= revenue_min
+                and purchases >= count_min
+                and tenure_months >= tenure_min
+                and ratio <= ratio_max
             ):
                 qualified = level
         return qualified
@@ -250,7 +279,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             "loyalty_level_since": state["loyalty_level_since"],
             "loyalty_below_since": below_since,
         }
-        qualified = self._qualified_level(values, levels, today)
+        qualified = self._qualified_level(values, context["level_rules"], today)
         if qualified == current:
             result["loyalty_below_since"] = None
             return result
@@ -287,14 +316,14 @@ class CrmLifecycleEngine(models.AbstractModel):
         recency = 5 - sum(recency_days > bound for bound in bounds["recency"])
         frequency = 1 + sum(window["purchases"] > b for b in bounds["frequency"])
         monetary = 1 + sum(window["revenue"] > b for b in bounds["monetary"])
-        segment = context["segments"]._match(recency, frequency)
+        segment_id = context["segment_by_scores"][recency, frequency]
         return {
             "rfm_recency": recency,
             "rfm_frequency": frequency,
             "rfm_monetary": monetary,
             "rfm_score": f"{recency}{frequency}{monetary}",
             "rfm_revenue": window["revenue"],
-            "rfm_segment_id": segment.id or None,
+            "rfm_segment_id": segment_id or None,
         }
 
     def _value_result(self, values, stage, context):
@@ -314,10 +343,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         elif not purchases and stage.code in PRE_CUSTOMER_CODES:
             rate = context["conversion"].get(stage.id, 0.0)
             potential = rate * context["first_year_value"]
-        currency = context["currency"]
+        digits = context["decimal_places"]
         return {
-            "clv": currency.round(clv),
-            "potential_value": currency.round(potential),
+            "clv": round(clv, digits),
+            "potential_value": round(potential, digits),
         }
 
     # ------------------------------------------------------------------

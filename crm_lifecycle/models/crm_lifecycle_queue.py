@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 # Namespace of the advisory locks a worker holds on the clients it computes.
@@ -30,6 +31,17 @@ class CrmLifecycleQueue(models.Model):
     attempts = fields.Integer(readonly=True)
     error = fields.Text(readonly=True)
     retry_date = fields.Datetime(readonly=True, index=True)
+
+    def action_retry_now(self):
+        """Take the failed clients again at the next run (managers)."""
+        if not self.env.user.has_group("crm_lifecycle.group_lifecycle_manager"):
+            raise AccessError(
+                self.env._("Only lifecycle managers can retry failed clients.")
+            )
+        self.check_access("read")
+        self.sudo().write({"retry_date": False})
+        self.env.ref("crm_lifecycle.ir_cron_lifecycle_queue").sudo()._trigger()
+        return True
 
     @api.model
     def _enqueue(self, partner_ids, company_ids=None, commercial=False):

@@ -246,9 +246,16 @@ class ResPartner(models.Model):
 
     def _inverse_lifecycle_stage_id(self):
         # a person moving the stage (board, status bar, API) is an override
+        states = self.env["crm.lifecycle.client"]._read_states(
+            self.commercial_partner_id.ids, self.env.company
+        )
         for stage, partners in self.grouped("lifecycle_stage_id").items():
-            if stage:
-                partners.commercial_partner_id._lifecycle_set_stage(
+            moved = partners.commercial_partner_id.filtered(
+                lambda partner, stage=stage: states.get(partner.id, {}).get("stage_id")
+                != stage.id
+            )
+            if stage and moved:
+                moved._lifecycle_set_stage(
                     stage, self.env._("Moved on the lifecycle board")
                 )
 

@@ -67,8 +67,8 @@ class TestLifecycleClient(LifecycleCase):
         written = []
         original = type(self.env["crm.lifecycle.client"])._write_states
 
-        def spy(model, company, rows):
-            result = original(model, company, rows)
+        def spy(model, company, rows, states=None):
+            result = original(model, company, rows, states)
             written.extend(result)
             return result
 
@@ -295,3 +295,20 @@ class TestLifecycleClient(LifecycleCase):
         self.patch(type(Queue), "_enqueue_moves", lambda *args, **kwargs: None)
         without_queue, _clients = invoice_all("Plain")
         self.assertLessEqual(with_queue - without_queue, 1)
+
+    @freeze_time("2026-03-01")
+    def test_client_that_becomes_a_contact_keeps_no_row(self):
+        group = self.create_client("Group")
+        joined = self.create_client("Joined")
+        self.paid_invoice(joined, 400.0, "2026-02-01")
+        self.recompute(group | joined)
+        self.assertTrue(self.client_rows(joined))
+        # the company becomes a person of the group: a contact
+        joined.write({"parent_id": group.id, "is_company": False})
+        self.assertEqual(joined.commercial_partner_id, group)
+        self.engine.process_queue()
+        self.assertFalse(self.client_rows(joined), "a contact has no row")
+        # it reads its new commercial entity's row
+        self.assertTrue(group.lifecycle_stage_id)
+        self.assertEqual(joined.lifecycle_stage_id, group.lifecycle_stage_id)
+        self.assertEqual(joined.purchase_count, group.purchase_count)

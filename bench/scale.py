@@ -1,0 +1,330 @@
+"""The engine at scale: 50,000 clients, ~500,000 invoice lines, as ratios.
+
+On the data set of ``scale_data.py`` (built once, cached in its own
+database), prints side by side, from one run on one machine:
+
+- the first run (every client new) and a second run (nothing changed) over
+  all clients, against the bare SQL floors over the same clients (the GROUP
+  BYs; one INSERT and one UPDATE of the same rows; plain inserts of history
+  rows and messages): targets second ≤ 3 × read floor, first ≤ 2 × (read +
+  write + insert);
+- the time per client of a first run over 5k, 20k and all clients: target
+  all ≤ 1.1 × 5k;
+- the peak memory of each entry point (``recompute``, ``process_queue``) on
+  5k and on all clients, each in a process of its own: target ratio ≈ 1;
+- a per-partner ORM loop on a sample against the engine: target ≥ 30×;
+- the queue drained by one worker, then by two at once: the speed-up.
+
+    $PYTHON bench/scale.py --config $ODOO_RC [--clients 50000] [--sample 200]
+
+Each measured step runs in a subprocess of its own (``--step``), so that
+memory peaks are those of the step. ``make bench`` runs it.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import odoo
+from odoo import api, fields
+from odoo.modules.registry import Registry
+from odoo.tools import SQL
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale_data  # noqa: E402
+
+PAID_STATES = ("paid", "in_payment", "partial")
+
+
+def environment(args):
+    odoo.tools.config.parse_config(["--config", args.config, "-d", args.database])
+    registry = Registry(args.database)
+    return registry
+
+
+def reset(env, partner_ids):
+    """Forget what the engine wrote for these clients (rows, history, its
+    chatter notes, queue): the next run finds them all new."""
+    company = env.company
+    cr = env.cr
+    cr.execute(
+        SQL(
+            "DELETE FROM crm_lifecycle_client WHERE company_id = %s"
+            " AND partner_id = ANY(%s)",
+            company.id,
+            partner_ids,
+        )
+    )
+    cr.execute(
+        SQL(
+            "DELETE FROM crm_lifecycle_history WHERE company_id = %s"
+            " AND partner_id = ANY(%s)",
+            company.id,
+            partner_ids,
+        )
+    )
+    cr.execute(
+        SQL(
+            "DELETE FROM mail_message WHERE model = 'res.partner'"
+            " AND res_id = ANY(%s) AND message_type = 'notification'"
+            " AND author_id IS NOT DISTINCT FROM %s",
+            partner_ids,
+            env.ref("base.partner_root").id,
+        )
+    )
+    cr.execute(SQL("DELETE FROM crm_lifecycle_queue"))
+    cr.commit()  # pylint: disable=invalid-commit
+
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def step_recompute(args, registry, commit):
+    """Time of ``recompute`` over the first ``args.clients`` clients."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+        ids = scale_data.client_ids(env, args.clients)
+        if args.reset:
+            reset(env, ids)
+        partners = env["res.partner"].browse(ids)
+        env.invalidate_all()
+        base = peak_mb()
+        start = time.perf_counter()
+        env["crm.lifecycle.engine"].recompute(partners, env.company)
+        env.flush_all()
+        seconds = time.perf_counter() - start
+        if commit:
+            cr.commit()  # pylint: disable=invalid-commit
+        else:
+            cr.rollback()
+        return {"seconds": seconds, "clients": len(ids), "peak_mb": peak_mb() - base}
+
+
+def step_enqueue(args, registry):
+    """Forget and queue the first ``args.clients`` clients."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+        ids = scale_data.client_ids(env, args.clients)
+        reset(env, ids)
+        env["crm.lifecycle.queue"]._enqueue_all(ids)
+        cr.commit()  # pylint: disable=invalid-commit
+        return {"clients": len(ids)}
+
+
+def step_drain(args, registry):
+    """Drain the queue as the cron does (one worker)."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+        base = peak_mb()
+        start = time.perf_counter()
+        done = env["crm.lifecycle.engine"].process_queue(auto_commit=True)
+        return {
+            "seconds": time.perf_counter() - start,
+            "clients": done,
+            "peak_mb": peak_mb() - base,
+        }
+
+
+def step_orm_loop(args, registry):
+    """What an addon computing client by client with the ORM costs: search
+    and read each client's documents, receivables and leads, then write its
+    row. On a sample, rolled back."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+        ids = scale_data.sample_ids(env, args.sample)
+        company = env.company
+        Client = env["crm.lifecycle.client"]
+        env.invalidate_all()
+        start = time.perf_counter()
+        for partner in env["res.partner"].browse(ids):
+            moves = env["account.move"].search(
+                [
+                    ("commercial_partner_id", "=", partner.id),
+                    ("company_id", "=", company.id),
+                    ("state", "=", "posted"),
+                    ("move_type", "in", ("out_invoice", "out_refund")),
+                ]
+            )
+            paid = moves.filtered(
+                lambda m: m.move_type == "out_invoice" and m.payment_state in PAID_STATES
+            )
+            lines = env["account.move.line"].search(
+                [
+                    ("partner_id", "child_of", partner.id),
+                    ("company_id", "=", company.id),
+                    ("parent_state", "=", "posted"),
+                    ("account_id.account_type", "=", "asset_receivable"),
+                    ("reconciled", "=", False),
+                ]
+            )
+            leads = env["crm.lead"].search_count(
+                [("partner_id", "child_of", partner.id)]
+            )
+            values = {
+                "purchase_count": len(paid),
+                "first_purchase_date": min(paid.mapped("invoice_date"), default=False),
+                "last_purchase_date": max(paid.mapped("invoice_date"), default=False),
+                "paid_revenue": sum(paid.mapped("amount_untaxed_signed")),
+                "invoiced_revenue": sum(moves.mapped("amount_untaxed_signed")),
+                "receivable_open": sum(lines.mapped("amount_residual")),
+                "lead_count": leads,
+            }
+            row = Client.search(
+                [("partner_id", "=", partner.id), ("company_id", "=", company.id)]
+            )
+            if row:
+                row.write(values)
+            else:
+                Client.create(
+                    {"partner_id": partner.id, "company_id": company.id, **values}
+                )
+            env.flush_all()
+        seconds = time.perf_counter() - start
+        cr.rollback()
+        return {"seconds": seconds, "clients": len(ids)}
+
+
+def step_floors(args, registry):
+    with registry.cursor() as cr:
+        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+        ids = scale_data.client_ids(env, args.clients)
+        result = scale_data.floors(env, ids)
+        cr.rollback()
+        return result
+
+
+STEPS = {
+    "first": lambda args, registry: step_recompute(args, registry, commit=True),
+    "second": lambda args, registry: step_recompute(args, registry, commit=False),
+    "enqueue": step_enqueue,
+    "drain": step_drain,
+    "orm": step_orm_loop,
+    "floors": step_floors,
+}
+
+
+def run_step(args, name, clients=None, reset=False, count=1):
+    """Run step ``name`` in ``count`` subprocesses at once; their results."""
+    command = [
+        sys.executable,
+        __file__,
+        "--config",
+        args.config,
+        "--database",
+        args.database,
+        "--step",
+        name,
+        "--clients",
+        str(clients or args.clients),
+        "--sample",
+        str(args.sample),
+    ] + (["--reset"] if reset else [])
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=os.environ)
+        for _index in range(count)
+    ]
+    results = []
+    for process in processes:
+        output, _ = process.communicate()
+        if process.returncode:
+            raise RuntimeError(f"step {name} failed")
+        results.append(json.loads(output.strip().splitlines()[-1]))
+    return results
+
+
+def timed_step(args, name, clients=None, reset=False, count=1):
+    start = time.perf_counter()
+    results = run_step(args, name, clients, reset, count)
+    return time.perf_counter() - start, results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--database", default=scale_data.DATABASE)
+    parser.add_argument("--clients", type=int, default=scale_data.CLIENTS)
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--step", choices=sorted(STEPS))
+    parser.add_argument("--reset", action="store_true")
+    args = parser.parse_args()
+    if args.step:
+        registry = environment(args)
+        print(json.dumps(STEPS[args.step](args, registry), default=str))
+        return
+    scale_data.ensure_dataset(args.config, args.database, args.clients, upgrade=True)
+    total = args.clients
+    small, medium = max(total // 10, 1), max(total * 2 // 5, 1)
+    print(f"data set: {total} clients in {args.database} ({fields.Date.today()})")
+
+    [floor] = run_step(args, "floors")
+    [first] = run_step(args, "first", reset=True)
+    [second] = run_step(args, "second")
+    print(
+        f"floors over {total} clients: read {floor['read']:.2f} s, "
+        f"write {floor['write']:.2f} s, insert {floor['insert']:.2f} s"
+    )
+    print(
+        f"first run {first['seconds']:.1f} s = "
+        f"{first['seconds'] / floor['total']:.2f} × (read + write + insert) "
+        f"[target ≤ 2]"
+    )
+    print(
+        f"second run (nothing changed) {second['seconds']:.1f} s = "
+        f"{second['seconds'] / floor['read']:.2f} × read floor [target ≤ 3]"
+    )
+
+    per_client = {}
+    peaks = {"recompute": {}, "process_queue": {}}
+    for count in (small, medium, total):
+        [result] = run_step(args, "first", clients=count, reset=True)
+        per_client[count] = result["seconds"] / result["clients"]
+        if count in (small, total):
+            peaks["recompute"][count] = result["peak_mb"]
+    line = ", ".join(
+        f"{count}: {seconds * 1000:.2f} ms" for count, seconds in per_client.items()
+    )
+    print(
+        f"first run per client: {line}; {total} / {small} = "
+        f"{per_client[total] / per_client[small]:.2f} [target ≤ 1.1]"
+    )
+
+    drain = {}
+    for workers in (1, 2):
+        run_step(args, "enqueue")
+        seconds, results = timed_step(args, "drain", count=workers)
+        drain[workers] = seconds
+        done = sum(result["clients"] for result in results)
+        print(f"queue of {total} clients drained by {workers} worker(s): {seconds:.1f} s ({done} computed)")
+        if workers == 1:
+            peaks["process_queue"][total] = results[0]["peak_mb"]
+    print(f"speed-up with 2 workers: {drain[1] / drain[2]:.2f}")
+    run_step(args, "enqueue", clients=small)
+    [small_drain] = run_step(args, "drain")
+    peaks["process_queue"][small] = small_drain["peak_mb"]
+    for entry, values in peaks.items():
+        print(
+            f"peak memory of {entry}: {small} clients {values[small]:.0f} MB, "
+            f"{total} clients {values[total]:.0f} MB, ratio "
+            f"{values[total] / max(values[small], 1):.2f} [target ≈ 1]"
+        )
+
+    [orm] = run_step(args, "orm")
+    orm_per_client = orm["seconds"] / orm["clients"]
+    engine_per_client = first["seconds"] / first["clients"]
+    print(
+        f"per-partner ORM loop on {orm['clients']} clients: "
+        f"{orm_per_client * 1000:.1f} ms per client = "
+        f"{orm_per_client / engine_per_client:.0f} × the engine [target ≥ 30]"
+    )
+    # leave the data set computed, as a user would find it
+    run_step(args, "first", reset=True)
+
+
+if __name__ == "__main__":
+    main()

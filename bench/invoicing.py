@@ -96,7 +96,10 @@ def measure(config, database, count):
     with Registry(database).cursor() as cr:
         env = api.Environment(cr, odoo.SUPERUSER_ID, {})
         partners = env["res.partner"].create(
-            [{"name": f"Bench buyer {index}", "is_company": True} for index in range(30)]
+            [
+                {"name": f"Bench buyer {index}", "is_company": True}
+                for index in range(30)
+            ]
         )
         cr.flush()
         invoice_and_pay(env, partners, 20)  # warm-up

@@ -152,7 +152,8 @@ def step_orm_loop(args, registry):
                 ]
             )
             paid = moves.filtered(
-                lambda m: m.move_type == "out_invoice" and m.payment_state in PAID_STATES
+                lambda m: m.move_type == "out_invoice"
+                and m.payment_state in PAID_STATES
             )
             lines = env["account.move.line"].search(
                 [
@@ -300,7 +301,10 @@ def main():
         seconds, results = timed_step(args, "drain", count=workers)
         drain[workers] = seconds
         done = sum(result["clients"] for result in results)
-        print(f"queue of {total} clients drained by {workers} worker(s): {seconds:.1f} s ({done} computed)")
+        print(
+            f"queue of {total} clients drained by {workers} worker(s): "
+            f"{seconds:.1f} s ({done} computed)"
+        )
         if workers == 1:
             peaks["process_queue"][total] = results[0]["peak_mb"]
     print(f"speed-up with 2 workers: {drain[1] / drain[2]:.2f}")

@@ -219,25 +219,28 @@ class ResPartner(models.Model):
         )
 
     @api.depends_context("company")
+    @api.depends("commercial_partner_id")
     def _compute_lifecycle_client_fields(self):
         # one query for the whole recordset: the client rows of the commercial
         # entities in the current company
         company = self.env.company
-        clients = (
-            self.env["crm.lifecycle.client"]
-            .sudo()
-            .search_fetch(
-                [
-                    ("partner_id", "in", self.commercial_partner_id.ids),
-                    ("company_id", "=", company.id),
-                ],
-                ["partner_id", *set(PARTNER_FIELDS.values())],
-            )
+        # new records (forms being filled) read their origin's row, if any
+        commercial_ids = [
+            partner_id
+            for partner_id in self.commercial_partner_id._origin.ids
+            if partner_id
+        ]
+        Client = self.env["crm.lifecycle.client"]
+        clients = Client.sudo().search_fetch(
+            [
+                ("partner_id", "in", commercial_ids),
+                ("company_id", "=", company.id),
+            ],
+            ["partner_id", *{name for name in PARTNER_FIELDS.values()}],
         )
         by_partner = {client.partner_id.id: client for client in clients}
-        Client = self.env["crm.lifecycle.client"]
         for partner in self:
-            client = by_partner.get(partner.commercial_partner_id.id, Client)
+            client = by_partner.get(partner.commercial_partner_id._origin.id, Client)
             for name, client_name in PARTNER_FIELDS.items():
                 value = client[client_name]
                 if name in ("lifecycle_stage_id",):

@@ -2,7 +2,7 @@
 from freezegun import freeze_time
 
 from odoo import fields
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .common import LifecycleCase
 
@@ -312,3 +312,16 @@ class TestLifecycleClient(LifecycleCase):
         self.assertTrue(group.lifecycle_stage_id)
         self.assertEqual(joined.lifecycle_stage_id, group.lifecycle_stage_id)
         self.assertEqual(joined.purchase_count, group.purchase_count)
+
+    @freeze_time("2026-03-01")
+    def test_new_contact_form_shows_its_company_state(self):
+        company = self.create_client("Form company")
+        self.paid_invoice(company, 250.0, "2026-02-01")
+        self.recompute(company)
+        form = Form(self.env["res.partner"])
+        form.name = "New person"
+        self.assertFalse(form.lifecycle_stage_id)
+        form.parent_id = company
+        self.assertEqual(form.lifecycle_stage_id, self.stage["new_customer"])
+        contact = form.save()
+        self.assertEqual(contact.purchase_count, 1)

@@ -68,6 +68,11 @@ CREATE_CLIENTS = SNAPSHOT + textwrap.dedent(
         loyal = env["crm.lifecycle.stage"].search([("code", "=", "loyal")])
         held._lifecycle_set_stage(loyal, "Known for years")
         held.relationship_notes = "<p>Call on Mondays</p>"
+        # a rule over res.partner: metrics and a partner field
+        advocate = env["crm.lifecycle.stage"].search([("code", "=", "advocate")])
+        advocate.rule_domain = (
+            "[('paid_revenue', '>=', 5000), ('country_id', '!=', False)]"
+        )
         env.flush_all()
         result = {
             partner.name: snapshot(partner)
@@ -92,6 +97,7 @@ CHECK_CLIENTS = SNAPSHOT + textwrap.dedent(
             for name, values in before.items()
         }
         rows = env["crm.lifecycle.client"].search_count([])
+        advocate = env["crm.lifecycle.stage"].search([("code", "=", "advocate")])
         cr.execute(
             "SELECT count(*) FROM information_schema.columns"
             " WHERE table_name = 'res_partner' AND column_name IN"
@@ -99,7 +105,12 @@ CHECK_CLIENTS = SNAPSHOT + textwrap.dedent(
         )
         columns = cr.fetchone()[0]
         print("RESULT " + json.dumps(
-            {"clients": result, "rows": rows, "old_columns": columns}
+            {
+                "clients": result,
+                "rows": rows,
+                "old_columns": columns,
+                "rule": advocate.rule_domain,
+            }
         ))
     """
 )
@@ -159,3 +170,7 @@ def test_upgrade_from_previous_release(scratch_database, previous_release):
     # one row per commercial partner: the contact has none of its own
     assert after["rows"] == 3
     assert after["old_columns"] == 0
+    # the rule is now a domain over the client rows
+    assert after["rule"] == (
+        "[('paid_revenue', '>=', 5000), ('partner_id.country_id', '!=', False)]"
+    )

@@ -57,8 +57,9 @@ class CrmLifecycleStage(models.Model):
     rule_domain = fields.Char(
         string="Rule",
         default="[]",
-        help="Extra condition over the client's fields and lifecycle metrics "
-        "(paid revenue, purchase count, receivables, opportunities...).",
+        help="Extra condition over the client's lifecycle state in the company "
+        "(paid revenue, purchase count, receivables, opportunities, level...) "
+        "and the client itself (Client > Country, Industry, Tags...).",
     )
     is_customer_stage = fields.Boolean(
         help="Clients in this stage have bought and are active; reaching it from "
@@ -89,11 +90,13 @@ class CrmLifecycleStage(models.Model):
 
     @api.constrains("rule_domain")
     def _check_rule_domain(self):
-        partners = self.env["res.partner"]
+        # rules are domains over the client rows (metrics, stage, level...
+        # and the client itself through partner_id), evaluated in SQL
+        clients = self.env["crm.lifecycle.client"]
         for stage in self:
             try:
                 domain = stage._get_rule_domain()
-                expression.expression(domain, partners)
+                expression.expression(domain, clients)
             except Exception as error:
                 raise ValidationError(
                     self.env._(

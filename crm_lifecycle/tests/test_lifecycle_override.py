@@ -118,6 +118,24 @@ class TestLifecycleOverride(LifecycleCase):
         self.assertEqual(self.stage_of(big), "advocate")
         self.assertEqual(self.stage_of(small), "new_customer")
 
+    @freeze_time("2026-03-01")
+    def test_rule_domain_on_the_client_itself(self):
+        """Rules are domains over the client rows: the client's own fields
+        are reached through partner_id."""
+        industry = self.env["res.partner.industry"].create({"name": "Fleets"})
+        self.stage["advocate"].rule_domain = repr(
+            [("purchase_count", ">=", 1), ("partner_id.industry_id", "=", industry.id)]
+        )
+        fleet = self.create_client("Fleet", industry_id=industry.id)
+        shop = self.create_client("Shop")
+        self.paid_invoice(fleet, 100.0, "2026-02-01")
+        self.paid_invoice(shop, 100.0, "2026-02-01")
+        self.recompute(fleet | shop)
+        self.assertEqual(self.stage_of(fleet), "advocate")
+        self.assertEqual(self.stage_of(shop), "new_customer")
+        with self.assertRaises(ValidationError):
+            self.stage["advocate"].rule_domain = "[('industry_id', '=', 1)]"
+
     def test_invalid_thresholds_rejected(self):
         with self.assertRaises(ValidationError):
             self.company.lifecycle_dormant_factor = 1.0

@@ -5,6 +5,7 @@ crm_lifecycle_client; the queue accepts several rows per client."""
 
 from odoo import SUPERUSER_ID, api
 from odoo.tools import SQL
+from odoo.tools.safe_eval import safe_eval
 
 from odoo.addons.crm_lifecycle.models.crm_lifecycle_client import PARTNER_FIELDS
 
@@ -19,8 +20,46 @@ def _columns(cr, table):
     return {row[0] for row in cr.fetchall()}
 
 
+def _client_domain(domain, Client):
+    """A rule domain over res.partner as a domain over crm.lifecycle.client:
+    the partner's lifecycle fields by their client names, any other field of
+    the client through ``partner_id``."""
+    converted = []
+    for leaf in domain:
+        if isinstance(leaf, list | tuple) and len(leaf) == 3:
+            name, operator, value = leaf
+            root, _dot, rest = name.partition(".")
+            if root in PARTNER_FIELDS:
+                name = ".".join(filter(None, [PARTNER_FIELDS[root], rest]))
+            elif root not in Client._fields or root in ("id", "display_name"):
+                name = f"partner_id.{name}"
+            leaf = (name, operator, value)
+        converted.append(leaf)
+    return converted
+
+
 def migrate(cr, version):
     env = api.Environment(cr, SUPERUSER_ID, {})
+    # stage rules were domains over res.partner
+    Stage = env["crm.lifecycle.stage"].with_context(active_test=False)
+    cr.execute(
+        SQL(
+            "SELECT id, rule_domain FROM crm_lifecycle_stage"
+            " WHERE rule_domain IS NOT NULL AND rule_domain NOT IN ('', '[]')"
+        )
+    )
+    for stage_id, rule in cr.fetchall():
+        domain = safe_eval(rule)
+        converted = repr(_client_domain(domain, env["crm.lifecycle.client"]))
+        if converted != repr(list(domain)):
+            cr.execute(
+                SQL(
+                    "UPDATE crm_lifecycle_stage SET rule_domain = %s WHERE id = %s",
+                    converted,
+                    stage_id,
+                )
+            )
+    Stage.invalidate_model(["rule_domain"])
     Client = env["crm.lifecycle.client"]
     present = _columns(cr, "res_partner")
     moved = {

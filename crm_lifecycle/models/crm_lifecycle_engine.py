@@ -45,6 +45,11 @@ CONCURRENCY_ERRORS = (
     pg_errors.LockNotAvailable,
 )
 MAX_CONFLICTS = 8
+# The scheduled actions that drain the queue, side by side.
+QUEUE_CRONS = (
+    "crm_lifecycle.ir_cron_lifecycle_queue",
+    "crm_lifecycle.ir_cron_lifecycle_queue_second",
+)
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -94,7 +99,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         """Queue every client of every company; the cron does the work."""
         partners = self.env["res.partner"].sudo().search(self._client_domain())
         self.env["crm.lifecycle.queue"]._enqueue_all(partners.ids)
-        self.env.ref("crm_lifecycle.ir_cron_lifecycle_queue")._trigger()
+        for xmlid in QUEUE_CRONS:
+            cron = self.env.ref(xmlid, raise_if_not_found=False)
+            if cron and cron.active:
+                cron._trigger()
         return len(partners)
 
     @api.model

@@ -267,7 +267,7 @@ class CrmLifecycleClient(models.Model):
                 values=SQL(", ").join(SQL.identifier("v", name) for name in columns),
                 uid=self.env.uid,
                 now=now,
-                payload=json.dumps(payload),
+                payload=json.dumps(payload, default=str),
                 types=SQL(", ").join(
                     SQL(
                         "%s %s",
@@ -316,10 +316,7 @@ class CrmLifecycleClient(models.Model):
             return lambda value: int(value or 0)
         if field.type == "boolean":
             return bool
-        if field.type == "datetime":
-            return lambda value: fields.Datetime.to_string(value) if value else None
-        if field.type == "date":
-            return lambda value: fields.Date.to_string(value) if value else None
+        # dates and datetimes stay objects (compared as such, sent as text)
         return lambda value: value or None
 
     @api.model

@@ -1,9 +1,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import calendar
 import json
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
@@ -543,8 +544,16 @@ class CrmLifecycleEngine(models.AbstractModel):
         first = values["first_purchase_date"]
         if not first:
             return 0
-        tenure = relativedelta(today, first)
-        return tenure.years * 12 + tenure.months
+        months = (today.year - first.year) * 12 + today.month - first.month
+        if months <= 0:
+            tenure = relativedelta(today, first)
+            return tenure.years * 12 + tenure.months
+        # as relativedelta counts: the same day of the month (or the month's
+        # last day) must be reached
+        year, month = divmod(first.month - 1 + months, 12)
+        year, month = first.year + year, month + 1
+        day = min(first.day, calendar.monthrange(year, month)[1])
+        return months - 1 if date(year, month, day) > today else months
 
     def _evaluate_stage(
         self, partner, values, stage_rules, domain_matches, company, today

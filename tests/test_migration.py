@@ -4,14 +4,12 @@ previous release is installed from git, clients get stages, locks, figures
 and notes, then the current code upgrades the module and finds them."""
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from test_upgrade_uninstall import BAD_LINE, _odoo
+from test_upgrade_uninstall import BAD_LINE, _odoo, _python
 
 import odoo
 
@@ -117,16 +115,8 @@ CHECK_CLIENTS = SNAPSHOT + textwrap.dedent(
 
 
 def _run(script, *args):
-    result = subprocess.run(
-        [sys.executable, "-c", script, os.environ["ODOO_RC"], *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    assert not BAD_LINE.findall(output), output[-3000:]
-    [line] = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    output = _python(script, *args)
+    [line] = [line for line in output.splitlines() if line.startswith("RESULT ")]
     return json.loads(line.removeprefix("RESULT "))
 
 

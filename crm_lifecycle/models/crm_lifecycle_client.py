@@ -47,6 +47,32 @@ PARTNER_FIELDS = {
 }
 
 
+def visible_in(partner_company, company):
+    """SQL condition: a partner whose company is ``partner_company`` is a
+    client of ``company`` (both SQL expressions): it has no company, or
+    that one."""
+    return SQL("(%s IS NULL OR %s = %s)", partner_company, partner_company, company)
+
+
+def json_rows(model, names, rows, keys=()):
+    """SQL of ``rows`` (dicts) as a row source aliased ``v`` with the columns
+    ``keys`` ((name, SQL type) pairs) and ``names`` (stored fields of
+    ``model``, typed as their columns): one parameter, whatever the number
+    of rows."""
+    columns = [
+        *((name, column_type) for name, column_type in keys),
+        *((name, model._fields[name].column_type[1]) for name in names),
+    ]
+    return SQL(
+        "jsonb_to_recordset(%s::jsonb) AS v(%s)",
+        json.dumps(rows, default=str),
+        SQL(", ").join(
+            SQL("%s %s", SQL.identifier(name), SQL(column_type))
+            for name, column_type in columns
+        ),
+    )
+
+
 class CrmLifecycleClient(models.Model):
     """The lifecycle state of a client (a commercial partner) in a company.
 
@@ -253,8 +279,7 @@ class CrmLifecycleClient(models.Model):
                         create_uid, create_date, write_uid, write_date)
                 SELECT v.partner_id, %(company)s, %(values)s,
                        %(uid)s, %(now)s, %(uid)s, %(now)s
-                  FROM jsonb_to_recordset(%(payload)s::jsonb)
-                       AS v(partner_id int4, %(types)s)
+                  FROM %(rows)s
                 ON CONFLICT (partner_id, company_id) DO UPDATE
                    SET %(assignments)s,
                        write_uid = EXCLUDED.write_uid,
@@ -267,15 +292,7 @@ class CrmLifecycleClient(models.Model):
                 values=SQL(", ").join(SQL.identifier("v", name) for name in columns),
                 uid=self.env.uid,
                 now=now,
-                payload=json.dumps(payload, default=str),
-                types=SQL(", ").join(
-                    SQL(
-                        "%s %s",
-                        SQL.identifier(name),
-                        SQL(self._fields[name].column_type[1]),
-                    )
-                    for name in columns
-                ),
+                rows=json_rows(self, columns, payload, keys=[("partner_id", "int4")]),
                 assignments=SQL(", ").join(
                     SQL("%s = EXCLUDED.%s", SQL.identifier(name), SQL.identifier(name))
                     for name in columns

@@ -1,6 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import calendar
-import json
 import logging
 import random
 import time
@@ -14,6 +13,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL, split_every
 from odoo.tools.mail import generate_tracking_message_id
 
+from .crm_lifecycle_client import json_rows, visible_in
 from .crm_lifecycle_stage import BUILTIN_CODES, CHURN_CODES
 
 _logger = logging.getLogger(__name__)
@@ -235,10 +235,9 @@ class CrmLifecycleEngine(models.AbstractModel):
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                "SELECT id FROM res_partner WHERE id = ANY(%s)"
-                " AND (company_id IS NULL OR company_id = %s) ORDER BY id",
+                "SELECT id FROM res_partner WHERE id = ANY(%s) AND %s ORDER BY id",
                 partners.ids,
-                company.id,
+                visible_in(SQL("company_id"), company.id),
             )
         )
         partners = (
@@ -295,7 +294,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         self._log_changes(changes, company, results)
 
     def _value_results(self, partner, values, stage, context, today):
-        """Values of ``_value_fields`` for ``partner`` whose new stage is
+        """Values of the client row for ``partner`` whose new stage is
         ``stage``; extended by the loyalty, RFM and value computations."""
         return {}
 
@@ -675,38 +674,32 @@ class CrmLifecycleEngine(models.AbstractModel):
         transaction's time; the model's cache is invalidated."""
         Model = self.env[model_name]
         names = sorted({name for row in rows for name in row})
-        types = {name: Model._fields[name].column_type[1] for name in names}
-        now = self.env.cr.now()
-
-        def convert(value, column_type):
-            if value is False and column_type != "bool":
-                return None  # an empty many2one, date or text
-            if column_type == "timestamp" and value:
-                return fields.Datetime.to_string(value)
-            return value
-
+        booleans = {name for name in names if Model._fields[name].type == "boolean"}
         payload = [
-            {name: convert(row.get(name), types[name]) for name in names}
+            {
+                # False is an empty many2one, date or text, but for booleans
+                name: None
+                if row.get(name) is False and name not in booleans
+                else row.get(name)
+                for name in names
+            }
             for row in rows
         ]
+        now = self.env.cr.now()
         self.env.cr.execute(
             SQL(
                 """
                 INSERT INTO %(table)s (%(columns)s,
                                        create_uid, create_date, write_uid, write_date)
                 SELECT %(values)s, %(uid)s, %(now)s, %(uid)s, %(now)s
-                  FROM jsonb_to_recordset(%(payload)s::jsonb) AS v(%(types)s)
+                  FROM %(rows)s
                 """,
                 table=SQL.identifier(Model._table),
                 columns=SQL(", ").join(SQL.identifier(name) for name in names),
                 values=SQL(", ").join(SQL.identifier("v", name) for name in names),
                 uid=self.env.uid,
                 now=now,
-                payload=json.dumps(payload, default=str),
-                types=SQL(", ").join(
-                    SQL("%s %s", SQL.identifier(name), SQL(types[name]))
-                    for name in names
-                ),
+                rows=json_rows(Model, names, payload),
             )
         )
         Model.invalidate_model()

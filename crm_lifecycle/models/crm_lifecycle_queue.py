@@ -3,6 +3,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from .crm_lifecycle_client import visible_in
+
 # Namespace of the advisory locks a worker holds on the clients it computes.
 LOCK_NAMESPACE = 0x4C43  # "LC"
 PENDING_KEY = "crm_lifecycle.queue.pending"
@@ -96,9 +98,10 @@ class CrmLifecycleQueue(models.Model):
                       JOIN res_company a ON starts_with(c.parent_path, a.parent_path)
                      WHERE m.id = ANY(%s)
                        AND m.move_type IN ('out_invoice', 'out_refund')
-                       AND (cp.company_id IS NULL OR cp.company_id = a.id)
+                       AND %s
                     """,
                     sorted(move_ids),
+                    visible_in(SQL("cp.company_id"), SQL("a.id")),
                 )
             )
         for (company_ids, commercial), partner_ids in pending.items():
@@ -118,12 +121,12 @@ class CrmLifecycleQueue(models.Model):
                     SELECT DISTINCT cp.id, c.id
                       FROM res_partner p
                       JOIN res_partner cp ON cp.id = %s
-                      JOIN (%s) AS c(id)
-                        ON cp.company_id IS NULL OR cp.company_id = c.id
+                      JOIN (%s) AS c(id) ON %s
                      WHERE p.id = ANY(%s)
                     """,
                     SQL("p.id") if commercial else SQL("p.commercial_partner_id"),
                     companies,
+                    visible_in(SQL("cp.company_id"), SQL("c.id")),
                     sorted(partner_ids),
                 )
             )
@@ -139,12 +142,13 @@ class CrmLifecycleQueue(models.Model):
                 INSERT INTO crm_lifecycle_queue (partner_id, company_id)
                 SELECT p.id, c.id
                   FROM res_partner p
-                  JOIN res_company c ON p.company_id IS NULL OR p.company_id = c.id
+                  JOIN res_company c ON %s
                  WHERE p.id = ANY(%s)
                    AND NOT EXISTS (
                        SELECT 1 FROM crm_lifecycle_queue q
                         WHERE q.partner_id = p.id AND q.company_id = c.id)
                 """,
+                visible_in(SQL("p.company_id"), SQL("c.id")),
                 list(partner_ids),
             )
         )

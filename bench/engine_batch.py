@@ -77,13 +77,13 @@ def main():
         one_by_one = build_clients(env, "Bench single", args.clients)
         batched = build_clients(env, "Bench batch", args.clients)
         # a first client warms the caches of both runs alike
-        engine.recompute(build_clients(env, "Bench warm-up", 1), company)
+        engine._recompute(build_clients(env, "Bench warm-up", 1), company)
         single_time, single_queries = measure(
             env,
-            lambda: [engine.recompute(client, company) for client in one_by_one],
+            lambda: [engine._recompute(client, company) for client in one_by_one],
         )
         batch_time, batch_queries = measure(
-            env, lambda: engine.recompute(batched, company)
+            env, lambda: engine._recompute(batched, company)
         )
         stages = set(one_by_one.mapped("lifecycle_stage_id.code")) | set(
             batched.mapped("lifecycle_stage_id.code")

@@ -10,7 +10,7 @@ database), prints side by side, from one run on one machine:
   write + insert);
 - the time per client of a first run over 5k, 20k and all clients: target
   all ≤ 1.1 × 5k;
-- the peak memory of each entry point (``recompute``, ``process_queue``) on
+- the peak memory of each entry point (``_recompute``, ``_process_queue``) on
   5k and on all clients, each in a process of its own: target ratio ≈ 1;
 - a per-partner ORM loop on a sample against the engine: target ≥ 30×;
 - the queue drained by one worker, then by two at once: the speed-up.
@@ -96,7 +96,7 @@ def step_recompute(args, registry, commit):
         env.invalidate_all()
         base = peak_mb()
         start = time.perf_counter()
-        env["crm.lifecycle.engine"].recompute(partners, env.company)
+        env["crm.lifecycle.engine"]._recompute(partners, env.company)
         env.flush_all()
         seconds = time.perf_counter() - start
         if commit:
@@ -123,7 +123,7 @@ def step_drain(args, registry):
         env = api.Environment(cr, odoo.SUPERUSER_ID, {})
         base = peak_mb()
         start = time.perf_counter()
-        done = env["crm.lifecycle.engine"].process_queue(auto_commit=True)
+        done = env["crm.lifecycle.engine"]._process_queue(auto_commit=True)
         return {
             "seconds": time.perf_counter() - start,
             "clients": done,

@@ -7,7 +7,7 @@ def post_init_hook(env):
     client: the cron computes them after the install, in batches, instead of
     the install doing it all at once."""
     env["crm.loyalty.level"]._create_company_defaults(env["res.company"].search([]))
-    env["crm.lifecycle.engine"].enqueue_all()
+    env["crm.lifecycle.engine"]._enqueue_all_clients()
 
 
 def uninstall_hook(env):

@@ -116,7 +116,7 @@ def test_payment_committed_while_a_batch_computes(registry, monkeypatch):
     def setup(env):
         partner = create_clients(env, f"Two cursors {tag}", 1)
         move_id = post_invoice(env, partner.id, 700.0)
-        env["crm.lifecycle.engine"].process_queue()
+        env["crm.lifecycle.engine"]._process_queue()
         return partner.id, move_id
 
     partner_id, move_id = in_transaction(registry, setup)
@@ -140,7 +140,7 @@ def test_payment_committed_while_a_batch_computes(registry, monkeypatch):
 
     monkeypatch.setattr(Engine, "_metrics", metrics_after_a_payment)
     with registry.cursor() as cr:
-        make_env(cr)["crm.lifecycle.engine"].process_queue(auto_commit=True)
+        make_env(cr)["crm.lifecycle.engine"]._process_queue(auto_commit=True)
     assert paid, "the batch computed the client"
     stored, expected = stored_and_fresh(registry, [partner_id])
     assert expected[partner_id]["purchase_count"] == 1
@@ -179,7 +179,7 @@ def test_invoicing_while_the_queue_drains(registry):
         try:
             while not stop.is_set():
                 with registry.cursor() as cr:
-                    make_env(cr)["crm.lifecycle.engine"].process_queue(auto_commit=True)
+                    make_env(cr)["crm.lifecycle.engine"]._process_queue(auto_commit=True)
                 time.sleep(0.05)
         except Exception as error:  # noqa: BLE001 - reported by the test
             failures.append(error)
@@ -196,7 +196,7 @@ def test_invoicing_while_the_queue_drains(registry):
     assert not failures, failures
     # the system settles by its own means: the queue drained once more
     with registry.cursor() as cr:
-        make_env(cr)["crm.lifecycle.engine"].process_queue(auto_commit=True)
+        make_env(cr)["crm.lifecycle.engine"]._process_queue(auto_commit=True)
     with registry.cursor() as cr:
         cr.execute(
             "SELECT count(*) FROM crm_lifecycle_queue WHERE partner_id = ANY(%s)",
@@ -227,7 +227,7 @@ def test_serialization_failure_retries_the_batch(registry, monkeypatch):
 
     monkeypatch.setattr(Engine, "_compute_batch", failing_once)
     with registry.cursor() as cr:
-        make_env(cr)["crm.lifecycle.engine"].process_queue(auto_commit=True)
+        make_env(cr)["crm.lifecycle.engine"]._process_queue(auto_commit=True)
     assert failed
     with registry.cursor() as cr:
         env = make_env(cr)

@@ -70,7 +70,7 @@ class CrmLifecycleEngine(models.AbstractModel):
     # Entry points
     # ------------------------------------------------------------------
     @api.model
-    def recompute(self, partners, companies=None):
+    def _recompute(self, partners, companies=None):
         """Recompute ``partners`` (any contacts: their commercial entities are
         computed) in ``companies`` (default: the allowed companies) now.
 
@@ -96,7 +96,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                     self.env.invalidate_all()
 
     @api.model
-    def enqueue_all(self):
+    def _enqueue_all_clients(self):
         """Queue every client of every company; the cron does the work."""
         partners = self.env["res.partner"].sudo().search(self._client_domain())
         self.env["crm.lifecycle.queue"]._enqueue_all(partners.ids)
@@ -108,10 +108,10 @@ class CrmLifecycleEngine(models.AbstractModel):
 
     @api.model
     def _cron_process_queue(self):
-        self.process_queue(auto_commit=True)
+        self._process_queue(auto_commit=True)
 
     @api.model
-    def process_queue(self, limit=None, auto_commit=False):
+    def _process_queue(self, limit=None, auto_commit=False):
         """Drain the queue in batches of the configured size.
 
         A batch takes its clients under a transaction-level advisory lock (so

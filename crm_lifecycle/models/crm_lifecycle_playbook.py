@@ -150,10 +150,10 @@ class CrmLifecyclePlaybook(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _cron_run_playbooks(self):
-        self.run_playbooks(auto_commit=True)
+        self._run_playbooks(auto_commit=True)
 
     @api.model
-    def run_playbooks(self, today=None, auto_commit=False):
+    def _run_playbooks(self, today=None, auto_commit=False):
         """Do every due step of the active playbooks, step by step and
         company by company, with a constant number of queries per step and
         batch. A step that fails is rolled back, logged and noted on its

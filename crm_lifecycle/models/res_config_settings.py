@@ -50,7 +50,7 @@ class ResConfigSettings(models.TransientModel):
 
     def action_lifecycle_recompute_all(self):
         self.ensure_one()
-        count = self.env["crm.lifecycle.engine"].enqueue_all()
+        count = self.env["crm.lifecycle.engine"]._enqueue_all_clients()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

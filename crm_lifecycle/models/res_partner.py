@@ -396,7 +396,7 @@ class ResPartner(models.Model):
     # Actions
     # ------------------------------------------------------------------
     def action_lifecycle_recompute(self):
-        self.env["crm.lifecycle.engine"].sudo().recompute(
+        self.env["crm.lifecycle.engine"].sudo()._recompute(
             self.sudo(), self.env.companies
         )
         return True
@@ -416,7 +416,7 @@ class ResPartner(models.Model):
             )
         )
         clients.write({"stage_locked": False})
-        self.env["crm.lifecycle.engine"].sudo().recompute(
+        self.env["crm.lifecycle.engine"].sudo()._recompute(
             partners.sudo(), self.env.company
         )
         return True

@@ -152,7 +152,7 @@ class LifecycleCase(AccountTestInvoicingCommon):
         )
 
     def recompute(self, partners, company=None):
-        self.engine.recompute(partners, company or self.company)
+        self.engine._recompute(partners, company or self.company)
 
     def stage_of(self, partner, company=None):
         return partner.with_company(company or self.company).lifecycle_stage_id.code

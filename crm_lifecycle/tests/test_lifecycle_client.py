@@ -146,7 +146,7 @@ class TestLifecycleClient(LifecycleCase):
         restricted = self.create_client("Only B", company_id=other.id)
         shared = self.create_client("Shared")
         self.env["crm.lifecycle.queue"].sudo().search([]).unlink()
-        self.engine.enqueue_all()
+        self.engine._enqueue_all_clients()
         queued = (
             self.env["crm.lifecycle.queue"]
             .sudo()
@@ -198,7 +198,7 @@ class TestLifecycleClient(LifecycleCase):
         )
         self.assertEqual(companies, self.company | branch)
         self.pay(invoice)
-        self.engine.process_queue()
+        self.engine._process_queue()
         self.assertEqual(client.with_company(self.company).purchase_count, 1)
         self.assertEqual(client.with_company(self.company).paid_revenue, 300.0)
         self.assertEqual(client.with_company(branch).purchase_count, 1)
@@ -306,7 +306,7 @@ class TestLifecycleClient(LifecycleCase):
         # the company becomes a person of the group: a contact
         joined.write({"parent_id": group.id, "is_company": False})
         self.assertEqual(joined.commercial_partner_id, group)
-        self.engine.process_queue()
+        self.engine._process_queue()
         self.assertFalse(self.client_rows(joined), "a contact has no row")
         # it reads its new commercial entity's row
         self.assertTrue(group.lifecycle_stage_id)

@@ -32,7 +32,7 @@ class TestLifecycleEngine(LifecycleCase):
         playbooks = self.env.ref("crm_lifecycle.ir_cron_lifecycle_playbooks")
         triggers = self.env["ir.cron.trigger"].sudo()
         before = triggers.search_count([("cron_id", "=", playbooks.id)])
-        self.engine.process_queue()
+        self.engine._process_queue()
         self.assertEqual(self.queued(client), 0)
         self.assertEqual(self.stage_of(client), "target")
         # the playbooks run right after the clients they may concern
@@ -40,18 +40,18 @@ class TestLifecycleEngine(LifecycleCase):
         self.assertEqual(after, before + 1)
         self.pay(invoice, date="2026-02-10")
         self.assertEqual(self.queued(client), 1)
-        self.engine.process_queue()
+        self.engine._process_queue()
         self.assertEqual(self.stage_of(client), "new_customer")
         # a lead won or lost marks its client too
         lead = self.lead(client, lead_type="opportunity")
-        self.engine.process_queue()
+        self.engine._process_queue()
         lead.action_set_lost()
         self.assertEqual(self.queued(client), 1)
         # resetting the invoice to draft marks it again and undoes the purchase
-        self.engine.process_queue()
+        self.engine._process_queue()
         invoice.button_draft()
         self.assertEqual(self.queued(client), 1)
-        self.engine.process_queue()
+        self.engine._process_queue()
         self.assertEqual(client.purchase_count, 0)
 
     @freeze_time("2026-03-01")
@@ -59,12 +59,12 @@ class TestLifecycleEngine(LifecycleCase):
         first = self.create_client("Dup A")
         second = self.create_client("Dup B")
         self.paid_invoice(second, 100.0, "2026-02-01")
-        self.engine.process_queue()
+        self.engine._process_queue()
         self.assertEqual(self.stage_of(first), "target")
         wizard = self.env["base.partner.merge.automatic.wizard"]
         wizard._merge((first | second).ids, first)
         self.assertEqual(self.queued(first), 1)
-        self.engine.process_queue()
+        self.engine._process_queue()
         self.assertEqual(self.stage_of(first), "new_customer")
 
     def test_bad_client_is_skipped(self):
@@ -95,7 +95,7 @@ class TestLifecycleEngine(LifecycleCase):
         with self.assertLogs(
             "odoo.addons.crm_lifecycle.models.crm_lifecycle_engine", "WARNING"
         ) as logs:
-            self.engine.process_queue()
+            self.engine._process_queue()
         self.assertIn(f"client {bad.id} kept queued", logs.output[0])
         self.assertEqual(self.stage_of(good), "target")
         self.assertFalse(bad.lifecycle_stage_id)
@@ -107,7 +107,7 @@ class TestLifecycleEngine(LifecycleCase):
         self.assertIn("corrupt data", waiting.error)
         self.assertGreater(waiting.retry_date, fields.Datetime.now())
         # not taken again before its retry date
-        self.assertEqual(self.engine.process_queue(), 0)
+        self.assertEqual(self.engine._process_queue(), 0)
         # a manager sees it and asks for it again; a salesperson cannot
         with self.assertRaises(AccessError):
             waiting.with_user(self.salesman).action_retry_now()
@@ -118,7 +118,7 @@ class TestLifecycleEngine(LifecycleCase):
         with self.assertLogs(
             "odoo.addons.crm_lifecycle.models.crm_lifecycle_engine", "WARNING"
         ):
-            self.assertEqual(self.engine.process_queue(), 1)
+            self.assertEqual(self.engine._process_queue(), 1)
         self.assertEqual(waiting.attempts, 2)
 
     @freeze_time("2026-03-01")

@@ -200,7 +200,7 @@ class TestLoyalty(LifecycleCase):
             client = self.create_client("Shared")
             for date in ("2025-12-01", "2026-01-05", "2026-02-05"):
                 self.paid_invoice(client, 2000.0, date)
-            self.engine.recompute(client, self.company + other)
+            self.engine._recompute(client, self.company + other)
         self.assertEqual(client.loyalty_level_id, self.level["gold"])
         self.assertFalse(client.with_company(other).loyalty_level_id)
         self.assertFalse(client.with_company(other).rfm_score)

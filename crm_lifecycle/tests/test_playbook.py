@@ -88,7 +88,7 @@ class TestPlaybook(LifecycleCase):
         )
 
     def run_cron(self):
-        return self.Playbook.run_playbooks()
+        return self.Playbook._run_playbooks()
 
     def activities(self, partner):
         return self.env["mail.activity"].search(

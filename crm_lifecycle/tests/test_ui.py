@@ -75,7 +75,7 @@ class TestLifecycleUi(HttpCase):
         if not cls.client or not cls.lead:
             cls.client, cls.lead = cls._create_client_with_paid_invoice()
         # the views show the stored results of the engine
-        cls.env["crm.lifecycle.engine"].recompute(cls.client)
+        cls.env["crm.lifecycle.engine"]._recompute(cls.client)
         cls.stage = cls.client.lifecycle_stage_id
         cls.level = cls.env["crm.loyalty.level"].search([], limit=1)
         # the shipped playbook is archived until a user turns it on

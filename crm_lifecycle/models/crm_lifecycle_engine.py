@@ -656,8 +656,29 @@ class CrmLifecycleEngine(models.AbstractModel):
 
     def _log_changes(self, changes, company, results):
         """History rows and one chatter note per client for everything that
-        changed in the batch: one INSERT of history rows, one of notes."""
-        history, notes = self._change_logs(changes, company, results)
+        changed in the batch: one INSERT of history rows, one of notes. Each
+        note is written in its client's language (``_client_languages``): the
+        cron has no reader to translate for, and the client's language is the
+        one its salespeople use with it."""
+        languages = self._client_languages(
+            self.env["res.partner"].browse(list(results)), company
+        )
+        by_language = {}
+        for partner_id, lang in languages.items():
+            by_language.setdefault(lang, set()).add(partner_id)
+        history, notes = [], {}
+        for lang, partner_ids in by_language.items():
+            lang_history, lang_notes = self.with_context(lang=lang)._change_logs(
+                [change for change in changes if change[0].id in partner_ids],
+                company,
+                {
+                    partner_id: row
+                    for partner_id, row in results.items()
+                    if partner_id in partner_ids
+                },
+            )
+            history += lang_history
+            notes.update(lang_notes)
         if history:
             self._insert_rows("crm.lifecycle.history", history)
         if notes:
@@ -738,9 +759,25 @@ class CrmLifecycleEngine(models.AbstractModel):
         )
         Partner.invalidate_model(["message_ids"])
 
+    def _client_languages(self, partners, company):
+        """{partner id: language code} of the texts written for the clients
+        ``partners``: the client's language, else the company's, else
+        en_US. Reads the languages of the whole batch at once."""
+        default = None
+        languages = {}
+        for partner in partners:
+            lang = partner.lang
+            if not lang:
+                if default is None:
+                    default = company.partner_id.lang or "en_US"
+                lang = default
+            languages[partner.id] = lang
+        return languages
+
     def _change_logs(self, changes, company, results):
         """History values and chatter lines ({partner id: [line]}) of the stage
-        changes; extended by the loyalty levels."""
+        changes, in the language of the engine's context (stage names too);
+        extended by the loyalty levels."""
         now = fields.Datetime.now()
         reasons = dict(
             self.env["crm.lifecycle.history"]
@@ -750,6 +787,8 @@ class CrmLifecycleEngine(models.AbstractModel):
         history = []
         notes = {}
         for partner, old, new, reason, since in changes:
+            # stage names in the language of the note
+            old, new = old.with_env(self.env), new.with_env(self.env)
             history.append(
                 {
                     "partner_id": partner.id,

@@ -373,6 +373,8 @@ class CrmLifecycleEngine(models.AbstractModel):
         now = fields.Datetime.now()
         none = self.env._("none")
         for partner, old, new in self._loyalty_changes(partners, results):
+            # level names in the language of the note
+            old, new = old.with_env(self.env), new.with_env(self.env)
             history.append(
                 {
                     "partner_id": partner.id,
@@ -395,8 +397,15 @@ class CrmLifecycleEngine(models.AbstractModel):
 
     def _apply_loyalty_pricelists(self, loyalty_changes, company):
         """Give the new level's pricelist, unless a person chose the client's
-        pricelist (it is neither empty nor the old level's): then say so."""
+        pricelist (it is neither empty nor the old level's): then say so, in
+        the client's language."""
         kept = {}
+        languages = self._client_languages(
+            self.env["res.partner"].browse(
+                [partner.id for partner, _old, _new in loyalty_changes]
+            ),
+            company,
+        )
         for partner, old, new in loyalty_changes:
             if not new.pricelist_id:
                 continue
@@ -404,12 +413,13 @@ class CrmLifecycleEngine(models.AbstractModel):
             chosen = partner.specific_property_product_pricelist
             if chosen and chosen != old.pricelist_id:
                 if chosen != new.pricelist_id:
-                    kept[partner.id] = self.env._(
+                    localized = self.with_context(lang=languages[partner.id])
+                    kept[partner.id] = localized.env._(
                         "Pricelist %(pricelist)s kept: it was chosen by a person, "
                         "the level %(level)s would give %(new)s.",
-                        pricelist=chosen.display_name,
-                        level=new.name,
-                        new=new.pricelist_id.display_name,
+                        pricelist=chosen.with_env(localized.env).display_name,
+                        level=new.with_env(localized.env).name,
+                        new=new.pricelist_id.with_env(localized.env).display_name,
                     )
                 continue
             partner.property_product_pricelist = new.pricelist_id

@@ -509,11 +509,11 @@ class CrmLifecyclePlaybookStep(models.Model):
             return self.env["crm.lifecycle.playbook.run"]
         Partner = self.env["res.partner"].sudo().with_company(company)
         users = self.env["res.users"].sudo().browse({d["user_id"] for d in due})
-        # the step's texts in the language of each responsible user
-        texts = {}
-        for lang in set(users.mapped("lang")):
-            localized = step.with_context(lang=lang)
-            texts[lang] = (localized.summary or localized.name, localized.note)
+        # the step's texts (activity, opportunity) in the language of each
+        # responsible user: the user works with them, not the client
+        localized_steps = {
+            lang: step.with_context(lang=lang) for lang in set(users.mapped("lang"))
+        }
         # the activities store the clients' names: read them all at once
         Partner.browse([values["partner_id"] for values in due]).mapped("display_name")
         deadline = today + timedelta(days=step.deadline_days)
@@ -521,14 +521,14 @@ class CrmLifecyclePlaybookStep(models.Model):
         activity_values = []
         for values in due:
             user = users.browse(values["user_id"])
-            summary, note = texts[user.lang]
+            localized = localized_steps[user.lang]
             activity_values.append(
                 {
                     "res_model_id": model_id,
                     "res_id": values["partner_id"],
                     "activity_type_id": step.activity_type_id.id,
-                    "summary": summary,
-                    "note": note,
+                    "summary": localized.summary or localized.name,
+                    "note": localized.note,
                     "date_deadline": deadline,
                     "user_id": user.id,
                 }
@@ -541,6 +541,15 @@ class CrmLifecyclePlaybookStep(models.Model):
             .create(activity_values)
         )
         leads = self.env["crm.lead"]
+
+        def opportunity_name(values):
+            localized = localized_steps[users.browse(values["user_id"]).lang]
+            return localized.env._(
+                "%(step)s: %(client)s",
+                step=localized.name,
+                client=Partner.browse(values["partner_id"]).name,
+            )
+
         if step.create_opportunity:
             leads = (
                 self.env["crm.lead"]
@@ -549,11 +558,7 @@ class CrmLifecyclePlaybookStep(models.Model):
                 .create(
                     [
                         {
-                            "name": self.env._(
-                                "%(step)s: %(client)s",
-                                step=step.name,
-                                client=Partner.browse(d["partner_id"]).name,
-                            ),
+                            "name": opportunity_name(d),
                             "type": "opportunity",
                             "partner_id": d["partner_id"],
                             "user_id": d["user_id"],
@@ -632,18 +637,27 @@ class CrmLifecyclePlaybookStep(models.Model):
         )
         if not stopped:
             return stopped
+        # the note of the run in its responsible user's language (as the
+        # activity), the chatter note in the client's
+        languages = self.env["crm.lifecycle.engine"]._client_languages(
+            stopped.partner_id, company
+        )
         bodies = {}
         for run in stopped:
             purchase = last_purchases[run.partner_id.id]
-            run.note = self.env._(
+            for_user = self.with_context(
+                lang=run.user_id.lang or languages[run.partner_id.id]
+            )
+            run.note = for_user.env._(
                 "Stopped by the purchase of %(date)s.",
                 date=fields.Date.to_string(purchase),
             )
-            bodies[run.partner_id.id] = self.env._(
+            for_client = self.with_context(lang=languages[run.partner_id.id])
+            bodies[run.partner_id.id] = for_client.env._(
                 "Playbook %(playbook)s: activity “%(activity)s” closed, the "
                 "client purchased again on %(date)s.",
-                playbook=self.playbook_id.name,
-                activity=run.activity_id.summary or self.name,
+                playbook=for_client.playbook_id.name,
+                activity=run.activity_id.summary or for_client.name,
                 date=fields.Date.to_string(purchase),
             )
         activities = stopped.activity_id

@@ -7,8 +7,9 @@ from odoo.tests import tagged
 
 from .common import LifecycleCase
 
-# queries of one engine batch (metrics, stage, level, RFM, value, logs)
-ENGINE_BATCH_QUERIES = 22
+# queries of one engine batch (metrics, stage, level, RFM, value, logs; the
+# language of the company for the notes of clients without one)
+ENGINE_BATCH_QUERIES = 23
 
 
 @tagged("post_install", "-at_install")

@@ -9,6 +9,7 @@ from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import SQL
 
 from .common import LifecycleCase
+from .test_language import load_languages
 
 
 @tagged("post_install", "-at_install")
@@ -217,6 +218,40 @@ class TestPlaybook(LifecycleCase):
                 self.run_cron()
         self.assertFalse(self.runs(client, mail) | self.runs(client, offer))
         self.assertFalse(self.activities(client))
+
+    def test_texts_in_the_language_of_their_reader(self):
+        """The activity and the run's note in the salesperson's language, the
+        note on the client's chatter in the client's: the cron reads English."""
+        load_languages(self.env, "ru_RU", "es_ES")
+        self.env.user.lang = "en_US"
+        self.salesman.lang = "es_ES"
+        client = self.create_client("Ромашка", lang="ru_RU")
+        with freeze_time("2025-01-10"):
+            self.paid_invoice(client, 1000.0, "2025-01-10")
+        with freeze_time("2026-01-01"):
+            self.recompute(client)
+            self.run_cron()
+            activity = self.activities(client)
+            self.assertEqual(
+                activity.summary, "Llamada: ¿por qué dejaron de llegar los pedidos?"
+            )
+        with freeze_time("2026-01-05"):
+            self.paid_invoice(client, 500.0, "2026-01-05")
+            self.recompute(client)
+            self.run_cron()
+        run = self.runs(client, self.step("playbook_b2b_step_reactivation_call"))
+        self.assertEqual(run.note, "Detenido por la compra del 2026-01-05.")
+        note = self.env["mail.message"].search(
+            [("model", "=", "res.partner"), ("res_id", "=", client.id)],
+            order="id desc",
+            limit=1,
+        )
+        self.assertIn(
+            "Сценарий Удержание B2B-клиентов: активность «Llamada: ¿por qué "
+            "dejaron de llegar los pedidos?» закрыта, клиент снова совершил "
+            "покупку 2026-01-05.",
+            str(note.body),
+        )
 
     def test_reactivation_sequence_goes_on_without_purchase(self):
         client = self.create_client("Still sleepy")

@@ -3,7 +3,9 @@ import calendar
 import logging
 import random
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+import pytz
 
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
@@ -52,6 +54,11 @@ QUEUE_CRONS = (
     "crm_lifecycle.ir_cron_lifecycle_queue_second",
 )
 DEFAULT_BATCH_SIZE = 1000
+
+
+class _AsOfRollback(Exception):
+    """Rolls back the client rows written to evaluate stage rules as of a
+    past date."""
 
 
 class CrmLifecycleEngine(models.AbstractModel):
@@ -306,7 +313,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             metrics[row["partner_id"]].update(row)
         for row in self._query_receivables(ids, company, today):
             metrics[row["partner_id"]].update(row)
-        for row in self._query_leads(ids, company):
+        for row in self._query_leads(ids, company, today):
             metrics[row["partner_id"]].update(row)
         for values in metrics.values():
             values.pop("partner_id", None)
@@ -328,15 +335,54 @@ class CrmLifecycleEngine(models.AbstractModel):
         columns = [column.name for column in self.env.cr.description]
         return [dict(zip(columns, row, strict=True)) for row in self.env.cr.fetchall()]
 
-    def _documents(self, company, partner_ids=None):
+    def _as_of(self, company, as_of=None):
+        """The date the engine computes ``company`` at: ``as_of``, else today
+        (in the user's timezone, as ``context_today``)."""
+        return as_of or fields.Date.context_today(self.with_company(company))
+
+    def _as_of_end(self, as_of):
+        """The UTC datetime at which the day ``as_of`` ends (in the user's
+        timezone, as ``context_today`` counts days): what was created, won or
+        lost before it existed as of that date."""
+        tz_name = self.env.context.get("tz") or self.env.user.tz or "UTC"
+        try:
+            tz = pytz.timezone(tz_name)
+        except pytz.UnknownTimeZoneError:
+            tz = pytz.utc
+        end = tz.localize(datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
+        return end.astimezone(pytz.utc).replace(tzinfo=None)
+
+    def _past_end(self, company, as_of):
+        """The end of the past day ``as_of`` (``_as_of_end``), or None when
+        ``as_of`` is today (or later, or not given): today the engine reads
+        leads and history as they are."""
+        today = fields.Date.context_today(self.with_company(company))
+        if not as_of or as_of >= today:
+            return None
+        return self._as_of_end(as_of)
+
+    def _documents(self, company, partner_ids=None, as_of=None):
         """SQL of the posted customer invoices and credit notes of ``company``
-        that count (of ``partner_ids`` when given): an invoice and the credit
-        note that fully reversed it (payment state 'reversed') are both left
-        out. Columns: id, partner_id, move_type, invoice_date, payment_state,
-        is_purchase (a customer invoice whose payment state says paid: the one
-        definition of a paid purchase), untaxed (company currency, negative for
-        credit notes) and paid (untaxed pro rata of what is paid, zero unless
-        the payment state says paid)."""
+        that count as of the date ``as_of`` (default today; of ``partner_ids``
+        when given). The same SQL serves today and any past date, so that the
+        state of a client as of a past month end is what the engine computed
+        on that day:
+
+        - a document counts when dated on or before ``as_of``;
+        - what is paid of it is the sum of the reconciliations of its
+          receivable lines dated (``max_date``: the later of the payment and
+          the invoice) on or before ``as_of``, in company currency;
+        - an invoice and the credit note that fully reversed it (payment state
+          'reversed', reconciled with each other by ``as_of``) are both left
+          out.
+
+        Columns: id, partner_id, move_type, invoice_date, payment_state,
+        is_purchase (a customer invoice partly or fully paid as of the date:
+        the one definition of a paid purchase), untaxed (company currency,
+        negative for credit notes), paid (untaxed pro rata of what is paid as
+        of the date) and paid_date (the last reconciliation of an invoice
+        fully paid as of the date, else NULL)."""
+        as_of = self._as_of(company, as_of)
         partner_filter = (
             SQL("AND m.commercial_partner_id = ANY(%s)", partner_ids)
             if partner_ids is not None
@@ -346,26 +392,39 @@ class CrmLifecycleEngine(models.AbstractModel):
             """
             SELECT m.id, m.commercial_partner_id AS partner_id, m.move_type,
                    m.invoice_date, m.payment_state,
-                   m.move_type = 'out_invoice' AND m.payment_state IN %(paid)s
+                   m.move_type = 'out_invoice'
+                       AND (s.amount > 0 OR (m.amount_total_signed = 0
+                                             AND m.payment_state IN %(paid)s))
                        AS is_purchase,
                    m.amount_untaxed_signed AS untaxed,
-                   CASE WHEN m.payment_state NOT IN %(paid)s
-                          OR m.amount_total_signed = 0 THEN 0
-                        ELSE m.amount_untaxed_signed
-                             * (m.amount_total_signed - m.amount_residual_signed)
-                             / m.amount_total_signed END AS paid
+                   CASE WHEN s.amount IS NULL OR m.amount_total_signed = 0 THEN 0
+                        ELSE m.amount_untaxed_signed * s.amount
+                             / abs(m.amount_total_signed) END AS paid,
+                   CASE WHEN s.amount >= abs(m.amount_total_signed)
+                        THEN s.last_date END AS paid_date
               FROM account_move m
+              LEFT JOIN LATERAL (
+                  SELECT sum(r.amount) AS amount, max(r.max_date) AS last_date
+                    FROM account_move_line l
+                    JOIN account_partial_reconcile r
+                      ON r.debit_move_id = l.id OR r.credit_move_id = l.id
+                   WHERE l.move_id = m.id
+                     AND l.display_type = 'payment_term'
+                     AND r.max_date <= %(as_of)s
+              ) s ON TRUE
              WHERE m.company_id IN (%(companies)s)
                AND m.state = 'posted'
                AND m.move_type IN ('out_invoice', 'out_refund')
+               AND m.invoice_date <= %(as_of)s
                %(partner_filter)s
-               AND m.payment_state != 'reversed'
-               AND NOT EXISTS (
+               AND NOT (m.payment_state = 'reversed' AND s.amount IS NOT NULL)
+               AND NOT (s.amount IS NOT NULL AND EXISTS (
                    SELECT 1 FROM account_move o
                     WHERE o.id = m.reversed_entry_id
-                      AND o.payment_state = 'reversed')
+                      AND o.payment_state = 'reversed'))
             """,
             paid=PAID_STATES,
+            as_of=as_of,
             companies=self._company_tree(company),
             partner_filter=partner_filter,
         )
@@ -401,16 +460,6 @@ class CrmLifecycleEngine(models.AbstractModel):
                       FROM gaps
                      WHERE gap IS NOT NULL
                      GROUP BY partner_id
-                ),
-                paid_dates AS (
-                    SELECT l.move_id, max(r.max_date) AS paid_date
-                      FROM account_move_line l
-                      JOIN account_partial_reconcile r ON r.debit_move_id = l.id
-                     WHERE l.move_id IN (
-                               SELECT id FROM purchase
-                                WHERE payment_state IN ('paid', 'in_payment'))
-                       AND l.display_type = 'payment_term'
-                     GROUP BY l.move_id
                 )
                 SELECT d.partner_id,
                        count(p.id) AS purchase_count,
@@ -421,41 +470,56 @@ class CrmLifecycleEngine(models.AbstractModel):
                            WHERE d.invoice_date > %(year_ago)s), 0)
                            AS paid_revenue_12m,
                        coalesce(sum(d.untaxed), 0) AS invoiced_revenue,
-                       coalesce(avg(pd.paid_date - p.invoice_date), 0)
+                       coalesce(avg(p.paid_date - p.invoice_date), 0)
                            AS avg_days_to_pay,
                        min(i.interval) AS purchase_interval_days
                   FROM doc d
                   LEFT JOIN purchase p ON p.id = d.id
-                  LEFT JOIN paid_dates pd ON pd.move_id = d.id
                   LEFT JOIN intervals i ON i.partner_id = d.partner_id
                  GROUP BY d.partner_id
                 """,
-                documents=self._documents(company, partner_ids),
-                paid=PAID_STATES,
+                documents=self._documents(company, partner_ids, today),
                 year_ago=today - relativedelta(months=12),
             )
         )
 
     def _query_receivables(self, partner_ids, company, today):
+        """Open and overdue receivable as of ``today``: the receivable lines
+        dated on or before it, less their reconciliations dated on or before
+        it (company currency)."""
         return self._fetch(
             SQL(
                 """
-                SELECT m.commercial_partner_id AS partner_id,
-                       sum(l.amount_residual) AS receivable_open,
-                       coalesce(sum(l.amount_residual) FILTER (
-                           WHERE l.date_maturity < %(today)s), 0) AS receivable_overdue,
-                       coalesce(max(%(today)s - l.date_maturity) FILTER (
-                           WHERE l.date_maturity < %(today)s
-                             AND l.amount_residual > 0), 0) AS max_days_overdue
-                  FROM account_move_line l
-                  JOIN account_move m ON m.id = l.move_id
-                  JOIN account_account a ON a.id = l.account_id
-                 WHERE l.company_id IN (%(companies)s)
-                   AND l.parent_state = 'posted'
-                   AND a.account_type = 'asset_receivable'
-                   AND NOT l.reconciled
-                   AND m.commercial_partner_id = ANY(%(partners)s)
-                 GROUP BY m.commercial_partner_id
+                WITH line AS (
+                    SELECT m.commercial_partner_id AS partner_id, l.date_maturity,
+                           l.balance
+                           - coalesce((SELECT sum(r.amount)
+                                         FROM account_partial_reconcile r
+                                        WHERE r.debit_move_id = l.id
+                                          AND r.max_date <= %(today)s), 0)
+                           + coalesce((SELECT sum(r.amount)
+                                         FROM account_partial_reconcile r
+                                        WHERE r.credit_move_id = l.id
+                                          AND r.max_date <= %(today)s), 0)
+                               AS residual
+                      FROM account_move_line l
+                      JOIN account_move m ON m.id = l.move_id
+                      JOIN account_account a ON a.id = l.account_id
+                     WHERE l.company_id IN (%(companies)s)
+                       AND l.parent_state = 'posted'
+                       AND a.account_type = 'asset_receivable'
+                       AND l.date <= %(today)s
+                       AND m.commercial_partner_id = ANY(%(partners)s)
+                )
+                SELECT partner_id,
+                       sum(residual) AS receivable_open,
+                       coalesce(sum(residual) FILTER (
+                           WHERE date_maturity < %(today)s), 0) AS receivable_overdue,
+                       coalesce(max(%(today)s - date_maturity) FILTER (
+                           WHERE date_maturity < %(today)s
+                             AND residual > 0), 0) AS max_days_overdue
+                  FROM line
+                 GROUP BY partner_id
                 """,
                 companies=self._company_tree(company),
                 partners=partner_ids,
@@ -463,20 +527,34 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         )
 
-    def _query_leads(self, partner_ids, company):
+    def _query_leads(self, partner_ids, company, today=None):
+        """Leads and opportunities as of ``today`` (default today), as far as
+        Odoo keeps their past: created before the day ended, won (a won stage)
+        or lost (archived at probability 0) when closed before it; a lead
+        closed later was open then. Type, probability and expected revenue
+        are today's."""
         # Leads without a company belong to every company.
+        end = self._past_end(company, today)
+        if end is None:
+            # today: the leads as they are
+            closed, created = SQL("TRUE"), SQL("TRUE")
+        else:
+            closed = SQL("coalesce(l.date_closed, l.write_date) < %s", end)
+            created = SQL("l.create_date < %s", end)
         return self._fetch(
             SQL(
                 """
                 WITH lead AS (
-                    SELECT p.commercial_partner_id AS partner_id, l.type, l.active,
+                    SELECT p.commercial_partner_id AS partner_id, l.type,
                            l.probability, l.expected_revenue,
-                           coalesce(s.is_won, false) AS is_won
+                           l.active OR NOT %(closed)s AS active,
+                           coalesce(s.is_won, false) AND %(closed)s AS is_won
                       FROM crm_lead l
                       JOIN res_partner p ON p.id = l.partner_id
                       LEFT JOIN crm_stage s ON s.id = l.stage_id
                      WHERE p.commercial_partner_id = ANY(%(partners)s)
                        AND (l.company_id IN (%(companies)s) OR l.company_id IS NULL)
+                       AND %(created)s
                 )
                 SELECT partner_id,
                        count(*) AS lead_count,
@@ -493,8 +571,145 @@ class CrmLifecycleEngine(models.AbstractModel):
                 """,
                 companies=self._company_tree(company),
                 partners=partner_ids,
+                closed=closed,
+                created=created,
             )
         )
+
+    # ------------------------------------------------------------------
+    # As of a date
+    # ------------------------------------------------------------------
+    def _compute_as_of(self, partners, company, as_of, run=None, states=None):
+        """The state of commercial ``partners`` in ``company`` as of the date
+        ``as_of``, computed with the same queries as today's but restricted to
+        what existed then (``_documents``, ``_query_receivables``,
+        ``_query_leads``, the history), without writing anything: no client
+        row, history or note. ``states`` ({partner id: state}) are the states
+        before that date (the previous month end's results: the loyalty level
+        and its grace period go on from them). A stage set by hand applies
+        from the day it was set: the stage is the manual one when the latest
+        stage change on or before the date was made by hand
+        (``_manual_stages``). Returns {partner id: row} as the client rows
+        would be, ``stage_id`` included; partners restricted to another
+        company are left out."""
+        if not partners:
+            return {}
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM res_partner WHERE id = ANY(%s) AND %s ORDER BY id",
+                partners.ids,
+                visible_in(SQL("company_id"), company.id),
+            )
+        )
+        partners = (
+            self.env["res.partner"]
+            .with_company(company)
+            .with_context(active_test=False)
+            .browse([row[0] for row in self.env.cr.fetchall()])
+        )
+        if not partners:
+            return {}
+        run = {} if run is None else run
+        key = (company.id, as_of)
+        if key not in run:
+            run[key] = self._company_context(company, as_of)
+        context = run[key]
+        stages = context["stages"]
+        metrics = self._metrics(partners, company, as_of, context)
+        manual = self._manual_stages(partners.ids, company, as_of)
+        Client = self.env["crm.lifecycle.client"]
+        empty = Client._empty_state()
+        rows = {}
+        for partner in partners:
+            state = dict((states or {}).get(partner.id) or empty)
+            values = metrics[partner.id]
+            values["state"] = state
+            values["settings"] = context["settings"]
+            values["stage_rules"] = context["stage_rules"]
+            rows[partner.id] = {
+                **state,
+                **{name: values[name] for name in METRIC_FIELDS},
+            }
+        domain_matches = self._domain_matches_as_of(partners, company, rows, context)
+        for partner in partners:
+            values = metrics[partner.id]
+            result = rows[partner.id]
+            if partner.id in manual:
+                stage = stages.browse(manual[partner.id])
+            else:
+                stage = self._evaluate_stage(
+                    partner,
+                    values,
+                    context["stage_rules"],
+                    domain_matches,
+                    company,
+                    as_of,
+                ) or stages.browse(values["state"]["stage_id"])
+            result.update(self._value_results(partner, values, stage, context, as_of))
+            result.pop("loyalty_change", None)
+            result["stage_id"] = stage.id
+            result["stage_locked"] = partner.id in manual
+        return rows
+
+    def _manual_stages(self, partner_ids, company, as_of):
+        """{partner id: stage id} of the clients whose latest stage change on
+        or before ``as_of`` (all of them when it is today) was made by hand:
+        the stage a person set, locked then. One query."""
+        self.env["crm.lifecycle.history"].flush_model()
+        end = self._past_end(company, as_of)
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT ON (partner_id) partner_id, reason, stage_to_id
+                  FROM crm_lifecycle_history
+                 WHERE company_id = %(company)s
+                   AND partner_id = ANY(%(partners)s)
+                   AND reason != 'loyalty'
+                   AND stage_to_id IS NOT NULL
+                   %(written)s
+                 ORDER BY partner_id, date DESC, id DESC
+                """,
+                company=company.id,
+                partners=list(partner_ids),
+                written=SQL("AND date < %s", end) if end else SQL(),
+            )
+        )
+        return {
+            partner_id: stage_id
+            for partner_id, reason, stage_id in self.env.cr.fetchall()
+            if reason == "manual"
+        }
+
+    def _domain_matches_as_of(self, partners, company, rows, context):
+        """{stage id: partner ids} of the stage rules with a domain for the
+        as-of ``rows``: the domains are searched on the client rows, so the
+        rows are written in a savepoint that is rolled back, and nothing
+        stays."""
+        if not context["rule_domains"]:
+            return {}
+        Client = self.env["crm.lifecycle.client"]
+        matches = {}
+        try:
+            with self.env.cr.savepoint():
+                Client._write_states(company, rows)
+                for stage_id, domain in context["rule_domains"].items():
+                    matches[stage_id] = set(
+                        Client.search_fetch(
+                            [
+                                *domain,
+                                ("company_id", "=", company.id),
+                                ("partner_id", "in", partners.ids),
+                            ],
+                            ["partner_id"],
+                        ).partner_id.ids
+                    )
+                raise _AsOfRollback
+        except _AsOfRollback:
+            pass
+        Client.invalidate_model()
+        self.env["res.partner"].invalidate_model()
+        return matches
 
     # ------------------------------------------------------------------
     # Stages

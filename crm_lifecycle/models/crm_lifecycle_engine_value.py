@@ -88,7 +88,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                            WITHIN GROUP (ORDER BY monetary)
                   FROM client
                 """,
-                documents=self._documents(company),
+                documents=self._documents(company, as_of=today),
                 today=today,
                 start=today - relativedelta(months=months),
                 quintiles=QUINTILES,
@@ -144,7 +144,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                              WHERE first_date <= %(year_ago)s),
                            (SELECT avg(value) FROM first_year), 0)
                 """,
-                documents=self._documents(company),
+                documents=self._documents(company, as_of=today),
                 year_ago=year_ago,
                 two_years_ago=year_ago - relativedelta(years=1),
             )
@@ -153,6 +153,12 @@ class CrmLifecycleEngine(models.AbstractModel):
         pre_customer = stages.filtered(lambda s: s.code in PRE_CUSTOMER_CODES)
         customer = stages.filtered("is_customer_stage")
         self.env["crm.lifecycle.history"].flush_model()
+        # as of a past date, the history written before that day (a run on
+        # that day reads the rates before it writes its own history)
+        end = self._past_end(company, today)
+        if end:
+            end = self._as_of_end(today - relativedelta(days=1))
+        written = SQL("AND date < %s", end) if end else SQL()
         self.env.cr.execute(
             SQL(
                 """
@@ -161,6 +167,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                       FROM crm_lifecycle_history
                      WHERE company_id = %(company)s
                        AND stage_to_id = ANY(%(pre_customer)s)
+                       %(written)s
                      GROUP BY partner_id, stage_to_id
                 ),
                 converted AS (
@@ -168,6 +175,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                       FROM crm_lifecycle_history
                      WHERE company_id = %(company)s
                        AND stage_to_id = ANY(%(customer)s)
+                       %(written)s
                      GROUP BY partner_id
                 )
                 SELECT e.stage_id, count(*),
@@ -179,6 +187,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 company=company.id,
                 pre_customer=pre_customer.ids,
                 customer=customer.ids,
+                written=written,
             )
         )
         conversion = {
@@ -222,7 +231,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                                         - make_interval(months => w.months)
                  GROUP BY d.partner_id, w.months
                 """,
-                documents=self._documents(company, partner_ids),
+                documents=self._documents(company, partner_ids, today),
                 windows=windows,
                 today=today,
             )

@@ -33,6 +33,7 @@
         "views/crm_lifecycle_playbook_views.xml",
         "views/crm_lifecycle_playbook_preview_views.xml",
         "views/crm_lifecycle_queue_views.xml",
+        "views/crm_lifecycle_snapshot_views.xml",
         "views/menus.xml",
     ],
     "demo": ["demo/crm_lifecycle_demo.xml"],

@@ -68,6 +68,28 @@ class ResCompany(models.Model):
         help="How many years ahead the client lifetime value counts.",
     )
 
+    # History
+    lifecycle_snapshot_months = fields.Integer(
+        string="Months of history",
+        default=24,
+        help="How many past month ends \"Rebuild history\" computes from "
+        "accounting.",
+    )
+    lifecycle_snapshot_rebuild = fields.Boolean(
+        string="History rebuild requested",
+        copy=False,
+        help="Set by \"Rebuild history\", cleared by the scheduled action "
+        "once the snapshots are rebuilt.",
+    )
+
+    @api.constrains("lifecycle_snapshot_months")
+    def _check_lifecycle_snapshot_months(self):
+        for company in self:
+            if not 1 <= company.lifecycle_snapshot_months <= 240:
+                raise ValidationError(
+                    self.env._("The months of history are between 1 and 240.")
+                )
+
     @api.constrains("lifecycle_rfm_months", "lifecycle_clv_horizon_years")
     def _check_lifecycle_value_settings(self):
         for company in self:

@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import fields, models
+from odoo.exceptions import AccessError
 
 
 class ResConfigSettings(models.TransientModel):
@@ -41,6 +42,9 @@ class ResConfigSettings(models.TransientModel):
     lifecycle_clv_horizon_years = fields.Integer(
         related="company_id.lifecycle_clv_horizon_years", readonly=False
     )
+    lifecycle_snapshot_months = fields.Integer(
+        related="company_id.lifecycle_snapshot_months", readonly=False
+    )
     lifecycle_batch_size = fields.Integer(
         string="Clients per batch",
         config_parameter="crm_lifecycle.batch_size",
@@ -59,6 +63,31 @@ class ResConfigSettings(models.TransientModel):
                 "message": self.env._(
                     "%(count)s clients will be recomputed in the background.",
                     count=count,
+                ),
+            },
+        }
+
+    def action_lifecycle_rebuild_snapshots(self):
+        """Ask the scheduled action to rebuild the company's monthly snapshots
+        over its months of history, from accounting (lifecycle managers)."""
+        if not self.env.user.has_group("crm_lifecycle.group_lifecycle_manager"):
+            raise AccessError(
+                self.env._("Only lifecycle managers can rebuild the history.")
+            )
+        self.ensure_one()
+        company = self.company_id.sudo()
+        company.lifecycle_snapshot_rebuild = True
+        self.env.ref("crm_lifecycle.ir_cron_lifecycle_rebuild_snapshots").sudo()._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "message": self.env._(
+                    "The history of the last %(months)s months of %(company)s "
+                    "will be rebuilt in the background.",
+                    months=company.lifecycle_snapshot_months,
+                    company=company.name,
                 ),
             },
         }

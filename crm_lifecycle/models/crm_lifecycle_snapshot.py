@@ -1,0 +1,396 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import calendar
+import logging
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+from odoo.tools import SQL, create_index, split_every
+
+from .crm_lifecycle_client import json_rows, visible_in
+
+_logger = logging.getLogger(__name__)
+
+# Columns of a client row (crm.lifecycle.client) a snapshot is made of.
+CLIENT_COLUMNS = (
+    "stage_id",
+    "loyalty_level_id",
+    "rfm_segment_id",
+    "purchase_count",
+    "paid_revenue",
+    "receivable_open",
+    "clv",
+    "potential_value",
+    "pipeline_expected_revenue",
+)
+
+
+def month_end(day):
+    """The last day of the month of ``day``."""
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+class CrmLifecycleSnapshot(models.Model):
+    """The state of a client in a company at a month end, for analytics.
+
+    One row per client, company and month end, written only by the engine in
+    SQL: at each month end from the client rows (``_take_month_end``), and for
+    past months from accounting with the engine as of each month end
+    ("Rebuild history" in Settings, ``_rebuild``).
+    """
+
+    _name = "crm.lifecycle.snapshot"
+    _description = "Client Lifecycle Snapshot"
+    _order = "date desc, company_id, partner_id"
+    _rec_name = "partner_id"
+
+    date = fields.Date(required=True, readonly=True, help="A month end.")
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Client",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, readonly=True, ondelete="cascade"
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    stage_id = fields.Many2one(
+        "crm.lifecycle.stage",
+        string="Lifecycle Stage",
+        readonly=True,
+        ondelete="set null",
+    )
+    loyalty_level_id = fields.Many2one(
+        "crm.loyalty.level", string="Loyalty Level", readonly=True, ondelete="set null"
+    )
+    rfm_segment_id = fields.Many2one(
+        "crm.rfm.segment", string="RFM Segment", readonly=True, ondelete="set null"
+    )
+    user_id = fields.Many2one(
+        "res.users", string="Salesperson", readonly=True, ondelete="set null"
+    )
+    team_id = fields.Many2one(
+        "crm.team", string="Sales Team", readonly=True, ondelete="set null"
+    )
+    industry_id = fields.Many2one(
+        "res.partner.industry", readonly=True, ondelete="set null"
+    )
+    country_id = fields.Many2one("res.country", readonly=True, ondelete="set null")
+    state_id = fields.Many2one(
+        "res.country.state", string="Region", readonly=True, ondelete="set null"
+    )
+    purchase_count = fields.Integer(string="Paid Purchases", readonly=True)
+    paid_revenue = fields.Monetary(
+        readonly=True, help="Paid revenue to date, untaxed, net of refunds."
+    )
+    revenue = fields.Monetary(
+        string="Revenue of the month",
+        readonly=True,
+        help="Untaxed revenue invoiced in the month, net of credit notes.",
+    )
+    receivable_open = fields.Monetary(string="Open Receivable", readonly=True)
+    clv = fields.Monetary(string="Client Lifetime Value", readonly=True)
+    customer_capital = fields.Monetary(
+        readonly=True,
+        help="The client's share of the customer capital: its lifetime value "
+        "when in a customer stage, plus its weighted pipeline and its potential "
+        "value.",
+    )
+
+    _sql_constraints = [  # noqa: RUF012
+        (
+            "date_partner_company_uniq",
+            "unique(date, partner_id, company_id)",
+            "A client has one snapshot per company and month end.",
+        ),
+    ]
+
+    def init(self):
+        create_index(
+            self.env.cr,
+            "crm_lifecycle_snapshot_company_date_index",
+            self._table,
+            ["company_id", "date"],
+        )
+
+    # ------------------------------------------------------------------
+    # Scheduled actions
+    # ------------------------------------------------------------------
+    @api.model
+    def _cron_take_month_end(self):
+        """Daily: on a month end, the snapshot of that day; a previous month
+        end without snapshot (the server was down) is computed as of then."""
+        for company in self.env["res.company"].sudo().search([]):
+            today = fields.Date.context_today(self.with_company(company))
+            if today == month_end(today):
+                self._take_month_end(company, today)
+            previous = today.replace(day=1) - timedelta(days=1)
+            if not self.sudo().search_count(
+                [("company_id", "=", company.id), ("date", "=", previous)], limit=1
+            ):
+                self._rebuild_dates(company, [previous])
+
+    @api.model
+    def _cron_rebuild(self):
+        self._rebuild(auto_commit=True)
+
+    # ------------------------------------------------------------------
+    # Engine
+    # ------------------------------------------------------------------
+    @api.model
+    def _month_ends(self, company, months):
+        """The last ``months`` month ends before today, oldest first."""
+        first = fields.Date.context_today(self.with_company(company)).replace(day=1)
+        return [
+            first - relativedelta(months=back) - timedelta(days=1)
+            for back in range(months - 1, -1, -1)
+        ]
+
+    @api.model
+    def _clients(self, company):
+        """Ids of the clients of ``company`` (``_client_domain``, visible in
+        the company)."""
+        engine = self.env["crm.lifecycle.engine"]
+        partners = (
+            self.env["res.partner"]
+            .sudo()
+            .with_context(active_test=False)
+            .search(
+                [
+                    *engine._client_domain(),
+                    ("company_id", "in", [False, company.id]),
+                ],
+                order="id",
+            )
+        )
+        return partners.ids
+
+    @api.model
+    def _take_month_end(self, company, date):
+        """Snapshot of every client of ``company`` dated ``date`` (today, a
+        month end): the client rows computed up to date are copied in one
+        statement; clients waiting in the queue, or never computed, are
+        computed as of ``date`` with the engine. Returns the number of rows."""
+        self = self.sudo()
+        self.env.flush_all()
+        clients = self._clients(company)
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT c.partner_id FROM crm_lifecycle_client c
+                 WHERE c.company_id = %(company)s
+                   AND c.partner_id = ANY(%(clients)s)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM crm_lifecycle_queue q
+                        WHERE q.company_id = c.company_id
+                          AND q.partner_id = c.partner_id)
+                """,
+                company=company.id,
+                clients=clients,
+            )
+        )
+        current = [row[0] for row in self.env.cr.fetchall()]
+        source = SQL(
+            "(SELECT partner_id, %s FROM crm_lifecycle_client"
+            " WHERE company_id = %s AND partner_id = ANY(%s)) v",
+            SQL(", ").join(SQL.identifier(name) for name in CLIENT_COLUMNS),
+            company.id,
+            current,
+        )
+        count = self._upsert(company, date, source, None)
+        others = sorted(set(clients) - set(current))
+        run = {}
+        for batch in split_every(self.env["crm.lifecycle.engine"]._batch_size(), others):
+            count += self._upsert_as_of(company, date, batch, run)
+        return count
+
+    @api.model
+    def _rebuild(self, companies=None, auto_commit=False):
+        """Rebuild the snapshots of the companies that asked for it ("Rebuild
+        history" in Settings; ``companies`` when given) over their last
+        ``lifecycle_snapshot_months`` month ends, from accounting, by batches
+        of clients; with ``auto_commit`` (the cron) each batch is committed
+        and the progress reported. Idempotent: rows are replaced."""
+        self = self.sudo()
+        if companies is None:
+            companies = (
+                self.env["res.company"]
+                .sudo()
+                .search([("lifecycle_snapshot_rebuild", "=", True)])
+            )
+        for company in companies:
+            dates = self._month_ends(company, company.lifecycle_snapshot_months)
+            self._rebuild_dates(company, dates, auto_commit=auto_commit)
+            company.lifecycle_snapshot_rebuild = False
+            if auto_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _rebuild_dates(self, company, dates, auto_commit=False):
+        """Snapshots of ``company`` at ``dates`` (oldest first) computed with
+        the engine as of each date, by batches of clients: each batch walks
+        the dates in order, carrying the state of one month end (loyalty
+        level and grace) to the next."""
+        clients = self._clients(company)
+        engine = self.env["crm.lifecycle.engine"]
+        run = {}
+        done = 0
+        for batch in split_every(engine._batch_size(), clients):
+            states = {}
+            for date in dates:
+                self._upsert_as_of(company, date, batch, run, states)
+            done += len(batch)
+            if auto_commit:
+                self.env["ir.cron"]._notify_progress(
+                    done=done, remaining=len(clients) - done
+                )
+                # a batch committed is never computed again if the cron stops
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            self.env.invalidate_all()
+        _logger.info(
+            "Lifecycle: %s clients of company %s rebuilt over %s month ends",
+            done,
+            company.id,
+            len(dates),
+        )
+
+    @api.model
+    def _upsert_as_of(self, company, date, partner_ids, run, states=None):
+        """Compute ``partner_ids`` of ``company`` as of ``date`` and write
+        their snapshot rows; ``states`` ({partner id: state}) is updated with
+        the results. Partners that did not exist yet on that date (created
+        later and without a document dated by then) are left out."""
+        engine = self.env["crm.lifecycle.engine"]
+        end = engine._as_of_end(date)
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT p.id FROM res_partner p
+                 WHERE p.id = ANY(%(partners)s)
+                   AND %(visible)s
+                   AND (p.create_date < %(end)s OR EXISTS (
+                       SELECT 1 FROM account_move m
+                        WHERE m.commercial_partner_id = p.id
+                          AND m.company_id IN (%(companies)s)
+                          AND m.state = 'posted'
+                          AND m.move_type IN ('out_invoice', 'out_refund')
+                          AND m.invoice_date <= %(date)s))
+                 ORDER BY p.id
+                """,
+                partners=list(partner_ids),
+                visible=visible_in(SQL("p.company_id"), company.id),
+                end=end,
+                companies=engine._company_tree(company),
+                date=date,
+            )
+        )
+        existing = [row[0] for row in self.env.cr.fetchall()]
+        if not existing:
+            return 0
+        results = engine._compute_as_of(
+            self.env["res.partner"].browse(existing), company, date, run, states
+        )
+        if states is not None:
+            states.update(results)
+        Client = self.env["crm.lifecycle.client"]
+        converters = [
+            (name, Client._sql_converter(Client._fields[name], company.currency_id))
+            for name in CLIENT_COLUMNS
+        ]
+        payload = [
+            {
+                "partner_id": partner_id,
+                **{name: convert(row.get(name)) for name, convert in converters},
+            }
+            for partner_id, row in results.items()
+        ]
+        source = json_rows(
+            Client, list(CLIENT_COLUMNS), payload, keys=[("partner_id", "int4")]
+        )
+        return self._upsert(company, date, source, list(results))
+
+    @api.model
+    def _upsert(self, company, date, source, partner_ids):
+        """Insert or replace the snapshot rows of ``company`` at ``date`` from
+        ``source`` (SQL of rows aliased ``v`` with ``partner_id`` and
+        ``CLIENT_COLUMNS``), with the client's attributes (salesperson, team,
+        industry, country, region), the untaxed revenue invoiced in the month
+        (``_documents`` as of ``date``: the same definition as the engine's)
+        and its customer capital, in one statement. Returns the number of
+        rows."""
+        engine = self.env["crm.lifecycle.engine"]
+        now = self.env.cr.now()
+        columns = (
+            "stage_id",
+            "loyalty_level_id",
+            "rfm_segment_id",
+            "user_id",
+            "team_id",
+            "industry_id",
+            "country_id",
+            "state_id",
+            "purchase_count",
+            "paid_revenue",
+            "revenue",
+            "receivable_open",
+            "clv",
+            "customer_capital",
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH doc AS (%(documents)s),
+                month AS (
+                    SELECT partner_id, sum(untaxed) AS revenue
+                      FROM doc
+                     WHERE invoice_date >= %(month_start)s
+                     GROUP BY partner_id
+                )
+                INSERT INTO crm_lifecycle_snapshot AS snap
+                       (date, partner_id, company_id, %(columns)s,
+                        create_uid, create_date, write_uid, write_date)
+                SELECT %(date)s, v.partner_id, %(company)s,
+                       v.stage_id, v.loyalty_level_id, v.rfm_segment_id,
+                       p.user_id, u.sale_team_id, p.industry_id, p.country_id,
+                       p.state_id,
+                       coalesce(v.purchase_count, 0),
+                       coalesce(v.paid_revenue, 0),
+                       coalesce(month.revenue, 0),
+                       coalesce(v.receivable_open, 0),
+                       coalesce(v.clv, 0),
+                       CASE WHEN s.is_customer_stage THEN coalesce(v.clv, 0)
+                            ELSE 0 END
+                       + coalesce(v.pipeline_expected_revenue, 0)
+                       + coalesce(v.potential_value, 0),
+                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM %(source)s
+                  JOIN res_partner p ON p.id = v.partner_id
+                  LEFT JOIN res_users u ON u.id = p.user_id
+                  LEFT JOIN crm_lifecycle_stage s ON s.id = v.stage_id
+                  LEFT JOIN month ON month.partner_id = v.partner_id
+                ON CONFLICT (date, partner_id, company_id) DO UPDATE
+                   SET %(assignments)s,
+                       write_uid = EXCLUDED.write_uid,
+                       write_date = EXCLUDED.write_date
+                """,
+                documents=engine._documents(company, partner_ids, date),
+                month_start=date.replace(day=1),
+                columns=SQL(", ").join(SQL.identifier(name) for name in columns),
+                date=date,
+                company=company.id,
+                uid=self.env.uid,
+                now=now,
+                source=source,
+                assignments=SQL(", ").join(
+                    SQL("%s = EXCLUDED.%s", SQL.identifier(name), SQL.identifier(name))
+                    for name in columns
+                ),
+            )
+        )
+        count = self.env.cr.rowcount
+        self.invalidate_model()
+        return count

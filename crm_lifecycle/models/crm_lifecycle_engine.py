@@ -6,7 +6,6 @@ import time
 from datetime import date, datetime, timedelta
 
 import pytz
-
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 from psycopg2 import errors as pg_errors
@@ -54,11 +53,6 @@ QUEUE_CRONS = (
     "crm_lifecycle.ir_cron_lifecycle_queue_second",
 )
 DEFAULT_BATCH_SIZE = 1000
-
-
-class _AsOfRollback(Exception):
-    """Rolls back the client rows written to evaluate stage rules as of a
-    past date."""
 
 
 class CrmLifecycleEngine(models.AbstractModel):
@@ -349,7 +343,9 @@ class CrmLifecycleEngine(models.AbstractModel):
             tz = pytz.timezone(tz_name)
         except pytz.UnknownTimeZoneError:
             tz = pytz.utc
-        end = tz.localize(datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
+        end = tz.localize(
+            datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+        )
         return end.astimezone(pytz.utc).replace(tzinfo=None)
 
     def _past_end(self, company, as_of):
@@ -690,23 +686,23 @@ class CrmLifecycleEngine(models.AbstractModel):
             return {}
         Client = self.env["crm.lifecycle.client"]
         matches = {}
+        savepoint = self.env.cr.savepoint()
         try:
-            with self.env.cr.savepoint():
-                Client._write_states(company, rows)
-                for stage_id, domain in context["rule_domains"].items():
-                    matches[stage_id] = set(
-                        Client.search_fetch(
-                            [
-                                *domain,
-                                ("company_id", "=", company.id),
-                                ("partner_id", "in", partners.ids),
-                            ],
-                            ["partner_id"],
-                        ).partner_id.ids
-                    )
-                raise _AsOfRollback
-        except _AsOfRollback:
-            pass
+            Client._write_states(company, rows)
+            for stage_id, domain in context["rule_domains"].items():
+                matches[stage_id] = set(
+                    Client.search_fetch(
+                        [
+                            *domain,
+                            ("company_id", "=", company.id),
+                            ("partner_id", "in", partners.ids),
+                        ],
+                        ["partner_id"],
+                    ).partner_id.ids
+                )
+        finally:
+            # nothing written stays
+            savepoint.close(rollback=True)
         Client.invalidate_model()
         self.env["res.partner"].invalidate_model()
         return matches

@@ -204,7 +204,9 @@ class CrmLifecycleSnapshot(models.Model):
         count = self._upsert(company, date, source, None)
         others = sorted(set(clients) - set(current))
         run = {}
-        for batch in split_every(self.env["crm.lifecycle.engine"]._batch_size(), others):
+        for batch in split_every(
+            self.env["crm.lifecycle.engine"]._batch_size(), others
+        ):
             count += self._upsert_as_of(company, date, batch, run)
         return count
 

@@ -72,13 +72,12 @@ class ResCompany(models.Model):
     lifecycle_snapshot_months = fields.Integer(
         string="Months of history",
         default=24,
-        help="How many past month ends \"Rebuild history\" computes from "
-        "accounting.",
+        help='How many past month ends "Rebuild history" computes from accounting.',
     )
     lifecycle_snapshot_rebuild = fields.Boolean(
         string="History rebuild requested",
         copy=False,
-        help="Set by \"Rebuild history\", cleared by the scheduled action "
+        help='Set by "Rebuild history", cleared by the scheduled action '
         "once the snapshots are rebuilt.",
     )
 

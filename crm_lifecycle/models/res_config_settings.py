@@ -77,7 +77,9 @@ class ResConfigSettings(models.TransientModel):
         self.ensure_one()
         company = self.company_id.sudo()
         company.lifecycle_snapshot_rebuild = True
-        self.env.ref("crm_lifecycle.ir_cron_lifecycle_rebuild_snapshots").sudo()._trigger()
+        self.env.ref(
+            "crm_lifecycle.ir_cron_lifecycle_rebuild_snapshots"
+        ).sudo()._trigger()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

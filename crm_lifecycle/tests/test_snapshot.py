@@ -49,7 +49,9 @@ class TestSnapshot(LifecycleCase):
     def at(self, month, day):
         """A frozen moment in the middle of the day ``day`` of month
         ``month`` (index)."""
-        return freeze_time(datetime.combine(self.months[month] + timedelta(days=day - 1), time(12)))
+        return freeze_time(
+            datetime.combine(self.months[month] + timedelta(days=day - 1), time(12))
+        )
 
     def snapshot_rows(self, partners):
         rows = {}
@@ -160,7 +162,9 @@ class TestSnapshot(LifecycleCase):
         with freeze_time(datetime.combine(self.ends[4] + timedelta(days=3), time(9))):
             self.company.lifecycle_snapshot_months = 5
             settings = self.env["res.config.settings"].sudo().create({})
-            action = settings.with_user(self.sales_manager).action_lifecycle_rebuild_snapshots()
+            action = settings.with_user(
+                self.sales_manager
+            ).action_lifecycle_rebuild_snapshots()
             self.assertEqual(action["tag"], "display_notification")
             self.assertTrue(self.company.lifecycle_snapshot_rebuild)
             history = self.env["crm.lifecycle.history"].search_count([])
@@ -170,7 +174,9 @@ class TestSnapshot(LifecycleCase):
             self.Snapshot._rebuild()
             self.assertFalse(self.company.lifecycle_snapshot_rebuild)
             # nothing but snapshots written
-            self.assertEqual(self.env["crm.lifecycle.history"].search_count([]), history)
+            self.assertEqual(
+                self.env["crm.lifecycle.history"].search_count([]), history
+            )
             self.assertEqual(
                 self.env["crm.lifecycle.client"].search_read(
                     [("partner_id", "in", clients.ids)], ["stage_id", "write_date"]
@@ -186,7 +192,9 @@ class TestSnapshot(LifecycleCase):
             self.assertEqual(self.snapshot_rows(clients), rebuilt)
 
     def test_rebuild_rights(self):
-        portal = new_test_user(self.env, login="snap_portal", groups="base.group_portal")
+        portal = new_test_user(
+            self.env, login="snap_portal", groups="base.group_portal"
+        )
         settings = self.env["res.config.settings"].sudo().create({})
         for user in (portal, self.salesman):
             with self.assertRaises(AccessError):

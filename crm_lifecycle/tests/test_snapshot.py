@@ -221,3 +221,87 @@ class TestSnapshot(LifecycleCase):
             [("partner_id", "in", (mine | other).ids)]
         )
         self.assertEqual(managed.partner_id, mine | other)
+
+    def test_engine_as_of_past_dates(self):
+        """A payment's date decides when an invoice became paid, whenever it
+        was registered; leads and stages set by hand as they were."""
+        jan, feb, mar = self.months[0], self.months[1], self.months[2]
+        with self.at(0, 1):
+            client = self.create_client("As Of")
+            lead = self.lead(client, lead_type="opportunity", expected_revenue=0.0)
+        with self.at(0, 10):
+            invoice = self.invoice(client, 1000.0, jan + timedelta(days=9))
+        with self.at(1, 10):
+            lead.action_set_won()
+        with self.at(1, 20):
+            client.with_user(self.sales_manager)._lifecycle_set_stage(
+                self.stage["advocate"], "Recommends us"
+            )
+        # registered in March, dated in February
+        with self.at(2, 5):
+            self.pay(invoice, date=feb + timedelta(days=14))
+        with self.at(2, 20):
+            clients_before = self.env["crm.lifecycle.client"].search_count([])
+            history_before = self.env["crm.lifecycle.history"].search_count([])
+
+            def as_of(day):
+                return self.engine._compute_as_of(client, self.company, day)[client.id]
+
+            first = as_of(month_end(jan))
+            self.assertEqual(first["purchase_count"], 0)
+            self.assertEqual(first["paid_revenue"], 0.0)
+            self.assertEqual(first["receivable_open"], 1000.0)
+            self.assertEqual(first["receivable_overdue"], 1000.0)
+            self.assertEqual(first["open_opportunity_count"], 1)
+            self.assertEqual(first["won_opportunity_count"], 0)
+            self.assertEqual(first["stage_id"], self.stage["opportunity"].id)
+            self.assertFalse(first["stage_locked"])
+            second = as_of(feb + timedelta(days=13))
+            self.assertEqual(second["purchase_count"], 0)
+            self.assertEqual(second["won_opportunity_count"], 1)
+            self.assertEqual(second["open_opportunity_count"], 0)
+            self.assertEqual(second["stage_id"], self.stage["prospect"].id)
+            third = as_of(month_end(feb))
+            self.assertEqual(third["purchase_count"], 1)
+            self.assertEqual(third["paid_revenue"], 1000.0)
+            self.assertEqual(third["receivable_open"], 0.0)
+            self.assertEqual(
+                third["avg_days_to_pay"],
+                (feb + timedelta(days=14) - (jan + timedelta(days=9))).days,
+            )
+            # the stage set by hand on February 20 applies from then
+            self.assertEqual(third["stage_id"], self.stage["advocate"].id)
+            self.assertTrue(third["stage_locked"])
+            # nothing written
+            self.assertEqual(
+                self.env["crm.lifecycle.client"].search_count([]), clients_before
+            )
+            self.assertEqual(
+                self.env["crm.lifecycle.history"].search_count([]), history_before
+            )
+            # today: the same queries give today's figures
+            self.recompute(client)
+            today = as_of(mar + timedelta(days=19))
+            for name in ("purchase_count", "paid_revenue", "receivable_open"):
+                self.assertEqual(today[name], client.with_company(self.company)[name])
+
+    def test_month_end_cron(self):
+        with self.at(0, 1):
+            client = self.create_client("Cron")
+        with self.at(0, 5):
+            self.paid_invoice(client, 700.0, self.months[0] + timedelta(days=4))
+        # the day after a month end without snapshot: computed as of then
+        with self.at(1, 2):
+            self.Snapshot._cron_take_month_end()
+        [snapshot] = self.Snapshot.search([("partner_id", "=", client.id)])
+        self.assertEqual(snapshot.date, self.ends[0])
+        self.assertEqual(snapshot.stage_id, self.stage["new_customer"])
+        self.assertEqual(snapshot.revenue, 700.0)
+        # on a month end: the snapshot of that day
+        with freeze_time(datetime.combine(self.ends[1], time(12))):
+            self.engine._process_queue()
+            self.Snapshot._cron_take_month_end()
+        snapshots = self.Snapshot.search([("partner_id", "=", client.id)])
+        self.assertEqual(snapshots.mapped("date"), [self.ends[1], self.ends[0]])
+        self.assertEqual(snapshots[0].paid_revenue, 700.0)
+        self.assertEqual(snapshots[0].revenue, 0.0)

@@ -7,6 +7,7 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
+from ..hooks import post_init_hook
 from .common import LifecycleCase
 
 SNAPSHOT_FIELDS = (
@@ -305,3 +306,14 @@ class TestSnapshot(LifecycleCase):
         self.assertEqual(snapshots.mapped("date"), [self.ends[1], self.ends[0]])
         self.assertEqual(snapshots[0].paid_revenue, 700.0)
         self.assertEqual(snapshots[0].revenue, 0.0)
+
+    def test_install_rebuilds_history(self):
+        """A company sees its past the day it installs: the install asks the
+        scheduled action for the history of every company."""
+        cron = self.env.ref("crm_lifecycle.ir_cron_lifecycle_rebuild_snapshots")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        before = Trigger.search_count([("cron_id", "=", cron.id)])
+        post_init_hook(self.env)
+        companies = self.env["res.company"].search([])
+        self.assertTrue(all(companies.mapped("lifecycle_snapshot_rebuild")))
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), before + 1)

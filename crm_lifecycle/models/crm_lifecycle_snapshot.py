@@ -24,6 +24,9 @@ CLIENT_COLUMNS = (
     "potential_value",
     "pipeline_expected_revenue",
 )
+# "Rebuild history" rebuilds a company with at most this many clients at once,
+# larger ones in the background.
+INLINE_REBUILD_CLIENTS = 200
 
 
 def month_end(day):
@@ -141,6 +144,10 @@ class CrmLifecycleSnapshot(models.Model):
     # ------------------------------------------------------------------
     # Engine
     # ------------------------------------------------------------------
+    @api.model
+    def _inline_rebuild_limit(self):
+        return INLINE_REBUILD_CLIENTS
+
     @api.model
     def _month_ends(self, company, months):
         """The last ``months`` month ends before today, oldest first."""

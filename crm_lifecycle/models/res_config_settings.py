@@ -68,28 +68,36 @@ class ResConfigSettings(models.TransientModel):
         }
 
     def action_lifecycle_rebuild_snapshots(self):
-        """Ask the scheduled action to rebuild the company's monthly snapshots
-        over its months of history, from accounting (lifecycle managers)."""
+        """Rebuild the company's monthly snapshots over its months of history,
+        from accounting (lifecycle managers): at once for a company with few
+        clients, else by the scheduled action, in batches."""
         if not self.env.user.has_group("crm_lifecycle.group_lifecycle_manager"):
             raise AccessError(
                 self.env._("Only lifecycle managers can rebuild the history.")
             )
         self.ensure_one()
         company = self.company_id.sudo()
-        company.lifecycle_snapshot_rebuild = True
-        self.env.ref(
-            "crm_lifecycle.ir_cron_lifecycle_rebuild_snapshots"
-        ).sudo()._trigger()
+        Snapshot = self.env["crm.lifecycle.snapshot"].sudo()
+        if len(Snapshot._clients(company)) <= Snapshot._inline_rebuild_limit():
+            Snapshot._rebuild(company)
+            message = self.env._(
+                "The history of the last %(months)s months of %(company)s is rebuilt.",
+                months=company.lifecycle_snapshot_months,
+                company=company.name,
+            )
+        else:
+            company.lifecycle_snapshot_rebuild = True
+            self.env.ref(
+                "crm_lifecycle.ir_cron_lifecycle_rebuild_snapshots"
+            ).sudo()._trigger()
+            message = self.env._(
+                "The history of the last %(months)s months of %(company)s "
+                "will be rebuilt in the background.",
+                months=company.lifecycle_snapshot_months,
+                company=company.name,
+            )
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {
-                "type": "info",
-                "message": self.env._(
-                    "The history of the last %(months)s months of %(company)s "
-                    "will be rebuilt in the background.",
-                    months=company.lifecycle_snapshot_months,
-                    company=company.name,
-                ),
-            },
+            "params": {"type": "info", "message": message},
         }

@@ -162,17 +162,16 @@ class TestSnapshot(LifecycleCase):
         self.Snapshot.sudo().search([]).unlink()
         with freeze_time(datetime.combine(self.ends[4] + timedelta(days=3), time(9))):
             self.company.lifecycle_snapshot_months = 5
+            history = self.env["crm.lifecycle.history"].search_count([])
+            clients_before = self.env["crm.lifecycle.client"].search_read(
+                [("partner_id", "in", clients.ids)], ["stage_id", "write_date"]
+            )
+            # a few clients: "Rebuild history" rebuilds them at once
             settings = self.env["res.config.settings"].sudo().create({})
             action = settings.with_user(
                 self.sales_manager
             ).action_lifecycle_rebuild_snapshots()
             self.assertEqual(action["tag"], "display_notification")
-            self.assertTrue(self.company.lifecycle_snapshot_rebuild)
-            history = self.env["crm.lifecycle.history"].search_count([])
-            clients_before = self.env["crm.lifecycle.client"].search_read(
-                [("partner_id", "in", clients.ids)], ["stage_id", "write_date"]
-            )
-            self.Snapshot._rebuild()
             self.assertFalse(self.company.lifecycle_snapshot_rebuild)
             # nothing but snapshots written
             self.assertEqual(
@@ -317,3 +316,32 @@ class TestSnapshot(LifecycleCase):
         companies = self.env["res.company"].search([])
         self.assertTrue(all(companies.mapped("lifecycle_snapshot_rebuild")))
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), before + 1)
+
+    def test_rebuild_in_background(self):
+        """A company with many clients is rebuilt by the scheduled action."""
+        self.patch(type(self.Snapshot), "_inline_rebuild_limit", lambda self: 0)
+        today = date.today()
+        client = self.create_client("Background")
+        self.paid_invoice(client, 100.0, today - relativedelta(months=3))
+        self.company.lifecycle_snapshot_months = 2
+        cron = self.env.ref("crm_lifecycle.ir_cron_lifecycle_rebuild_snapshots")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        before = Trigger.search_count([("cron_id", "=", cron.id)])
+        settings = self.env["res.config.settings"].sudo().create({})
+        settings.with_user(self.sales_manager).action_lifecycle_rebuild_snapshots()
+        self.assertTrue(self.company.lifecycle_snapshot_rebuild)
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), before + 1)
+        self.assertFalse(self.Snapshot.search([("partner_id", "=", client.id)]))
+        # what the scheduled action does, without its commits
+        self.Snapshot._rebuild()
+        self.assertFalse(self.company.lifecycle_snapshot_rebuild)
+        snapshots = self.Snapshot.search([("partner_id", "=", client.id)])
+        first = today.replace(day=1)
+        self.assertEqual(
+            snapshots.mapped("date"),
+            [
+                first - timedelta(days=1),
+                first - relativedelta(months=1) - timedelta(days=1),
+            ],
+        )
+        self.assertEqual(snapshots.stage_id, self.stage["new_customer"])

@@ -128,7 +128,10 @@ def test_engine_queue_playbook_methods_refused(world, role):
     ]:
         assert "Private methods" in refused(api, model, method, *args)
     refused(
-        api, "res.config.settings", "action_lifecycle_recompute_all", [world["settings"]]
+        api,
+        "res.config.settings",
+        "action_lifecycle_recompute_all",
+        [world["settings"]],
     )
     refused(api, "crm.lifecycle.playbook", "action_preview", [world["playbook"]])
     refused(api, "crm.lifecycle.queue", "action_retry_now", [])
@@ -183,7 +186,9 @@ def test_context_key_moves_no_colleague_client(world):
 
 def test_recompute_now(world):
     # portal: nothing of the module
-    refused(world["portal"], "res.partner", "action_lifecycle_recompute", [world["own"]])
+    refused(
+        world["portal"], "res.partner", "action_lifecycle_recompute", [world["own"]]
+    )
     action = world["salesperson"].call(
         "res.partner", "action_lifecycle_recompute", [world["own"]]
     )

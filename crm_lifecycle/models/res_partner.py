@@ -12,6 +12,9 @@ from .crm_lifecycle_client import PARTNER_FIELDS
 from .crm_lifecycle_handover import OPEN_LEAD_DOMAIN, attached_to_domain
 
 METRICS_GROUP = "crm_lifecycle.group_lifecycle_user"
+# the rest of the lifecycle is for employees: a portal user reads nothing of
+# it, not even on its own company's partner
+INTERNAL_GROUP = "base.group_user"
 # The money of a client: salespeople with "own documents only" see it only on
 # their own clients (the commercial entity's salesperson), as Odoo's
 # crm.activity.report shows them their own activities.
@@ -75,20 +78,21 @@ class ResPartner(models.Model):
         group_expand="_read_group_lifecycle_stage_ids",
         domain="[('company_id', 'in', [False, current_company_id])]",
         copy=False,
+        groups=INTERNAL_GROUP,
     )
     lifecycle_stage_locked = _client_field(
         "lifecycle_stage_locked",
         fields.Boolean,
         "Stage set by hand",
-        groups=None,
+        groups=INTERNAL_GROUP,
         help="The stage was set by a person: the engine keeps it until it is "
         "unlocked, or until the event chosen in Settings.",
     )
     lifecycle_stage_date = _client_field(
-        "lifecycle_stage_date", fields.Datetime, "In stage since", groups=None
+        "lifecycle_stage_date", fields.Datetime, "In stage since", groups=INTERNAL_GROUP
     )
     lifecycle_stage_days = _client_field(
-        "lifecycle_stage_days", fields.Integer, "Days in stage", groups=None
+        "lifecycle_stage_days", fields.Integer, "Days in stage", groups=INTERNAL_GROUP
     )
     lifecycle_lock_purchase_count = _client_field(
         "lifecycle_lock_purchase_count",
@@ -100,16 +104,24 @@ class ResPartner(models.Model):
         "lifecycle_computed_date",
         fields.Datetime,
         "Lifecycle changed on",
-        groups=None,
+        groups=INTERNAL_GROUP,
         help="When the engine last found something new about the client.",
     )
-    lifecycle_stage_code = fields.Char(related="lifecycle_stage_id.code")
-    lifecycle_history_ids = fields.One2many(
-        "crm.lifecycle.history", "partner_id", string="Lifecycle History"
+    lifecycle_stage_code = fields.Char(
+        related="lifecycle_stage_id.code", groups=INTERNAL_GROUP
     )
-    lifecycle_history_count = fields.Integer(compute="_compute_lifecycle_history_count")
+    lifecycle_history_ids = fields.One2many(
+        "crm.lifecycle.history",
+        "partner_id",
+        string="Lifecycle History",
+        groups=INTERNAL_GROUP,
+    )
+    lifecycle_history_count = fields.Integer(
+        compute="_compute_lifecycle_history_count", groups=INTERNAL_GROUP
+    )
     relationship_notes = fields.Html(
         company_dependent=True,
+        groups=INTERNAL_GROUP,
         help="Preferences, agreements, how to approach the client: what the "
         "company knows and keeps when the salesperson changes.",
     )
@@ -188,11 +200,11 @@ class ResPartner(models.Model):
         "loyalty_level_id",
         fields.Many2one,
         "Loyalty Level",
-        groups=None,
+        groups=INTERNAL_GROUP,
         comodel_name="crm.loyalty.level",
     )
     loyalty_level_since = _client_field(
-        "loyalty_level_since", fields.Date, "Level since", groups=None
+        "loyalty_level_since", fields.Date, "Level since", groups=INTERNAL_GROUP
     )
     loyalty_below_since = _client_field(
         "loyalty_below_since",
@@ -213,10 +225,12 @@ class ResPartner(models.Model):
         "rfm_segment_id",
         fields.Many2one,
         "RFM Segment",
-        groups=None,
+        groups=INTERNAL_GROUP,
         comodel_name="crm.rfm.segment",
     )
-    rfm_segment = fields.Char(string="RFM segment code", related="rfm_segment_id.code")
+    rfm_segment = fields.Char(
+        string="RFM segment code", related="rfm_segment_id.code", groups=INTERNAL_GROUP
+    )
     # Value
     clv = _client_field(
         "clv",
@@ -495,9 +509,7 @@ class ResPartner(models.Model):
                 stage=partners.lifecycle_stage_id.name or self.env._("none"),
             )
         else:
-            message = self.env._(
-                "%(count)s clients recomputed.", count=len(partners)
-            )
+            message = self.env._("%(count)s clients recomputed.", count=len(partners))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

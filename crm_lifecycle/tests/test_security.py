@@ -137,12 +137,12 @@ class TestSecurity(LifecycleCase):
         before = self.effects()
         # no savepoint: what the method did before refusing stays visible
         # (an AccessError is a UserError)
+        refused = False
         try:
             self.call_as(user, model, method, ids, context)
         except UserError:
-            pass
-        else:
-            self.fail(f"{model}.{method} was not refused to {user.login}")
+            refused = True
+        self.assertTrue(refused, f"{model}.{method} not refused to {user.login}")
         self.env.invalidate_all()
         self.assertEqual(self.effects(), before, f"{model}.{method} did something")
 
@@ -198,9 +198,13 @@ class TestSecurity(LifecycleCase):
         for model, method in GUARDED:
             with self.subTest(model=model, method=method):
                 self.assert_refused(self.portal, model, method, samples[model])
-        # the engine's fields are not even readable
-        with self.assertRaises(AccessError):
-            self.own_client.with_user(self.portal).read(["paid_revenue"])
+        # nothing of the lifecycle is readable, not even on its own company
+        self.portal.partner_id.parent_id = self.own_client
+        own_company = self.portal.partner_id.with_user(self.portal)
+        own_company.check_access("read")
+        for name in ("paid_revenue", "lifecycle_stage_id", "relationship_notes"):
+            with self.subTest(field=name), self.assertRaises(AccessError):
+                own_company.read([name])
 
     def test_salesperson_refused_on_engine_and_colleagues(self):
         self.company.lifecycle_salesperson_override = True
@@ -246,7 +250,11 @@ class TestSecurity(LifecycleCase):
     # ------------------------------------------------------------------
     def test_engine_fields_not_writable(self):
         Partner = self.env["res.partner"]
-        for user in (self.salesman, self.sales_manager, self.env.ref("base.user_admin")):
+        for user in (
+            self.salesman,
+            self.sales_manager,
+            self.env.ref("base.user_admin"),
+        ):
             for name in ENGINE_FIELDS:
                 field = Partner._fields[name]
                 value = {
@@ -400,9 +408,13 @@ class TestSecurity(LifecycleCase):
         for name in self.env.registry:
             model = self.env[name]
             if (
-                not type(model).__module__.startswith("odoo.addons.crm_lifecycle")
-                and not name.startswith(("crm.lifecycle", "crm.loyalty", "crm.rfm"))
-            ) or model._transient or model._abstract:
+                (
+                    not type(model).__module__.startswith("odoo.addons.crm_lifecycle")
+                    and not name.startswith(("crm.lifecycle", "crm.loyalty", "crm.rfm"))
+                )
+                or model._transient
+                or model._abstract
+            ):
                 continue
             field = model._fields.get("company_id")
             if not field or not (field.store or model._table_query):

@@ -146,15 +146,15 @@ class TestSecurity(LifecycleCase):
         self.env.invalidate_all()
         self.assertEqual(self.effects(), before, f"{model}.{method} did something")
 
-    def sample_ids(self, user):
-        """A record of each model to call the methods on, in the state a user
-        would find it; for a salesperson the colleague's client."""
-        Sudo = self.env
-        queue = Sudo["crm.lifecycle.queue"].sudo()
+    def sample_ids(self):
+        """A record of each model to call the methods on; for a salesperson,
+        the colleague's client and a stage change of it."""
+        env = self.env
+        queue = env["crm.lifecycle.queue"].sudo()
         queue._enqueue(self.other_client.ids, self.company.ids)
         queue._flush_pending()
         stage_wizard = (
-            Sudo["crm.lifecycle.stage.wizard"]
+            env["crm.lifecycle.stage.wizard"]
             .with_user(self.salesman)
             .create(
                 {
@@ -166,15 +166,15 @@ class TestSecurity(LifecycleCase):
         )
         return {
             "res.partner": self.other_client.ids,
-            "res.config.settings": Sudo["res.config.settings"].create({}).ids,
+            "res.config.settings": env["res.config.settings"].create({}).ids,
             "crm.lifecycle.queue": queue.search([]).ids,
-            "crm.lifecycle.playbook": Sudo["crm.lifecycle.playbook"]
+            "crm.lifecycle.playbook": env["crm.lifecycle.playbook"]
             .create({"name": "Welcome"})
             .ids,
             "crm.lifecycle.stage": self.stage["lost"].ids,
             "crm.loyalty.level": self.level["gold"].ids,
             "crm.lifecycle.stage.wizard": stage_wizard.ids,
-            "crm.lifecycle.handover.wizard": Sudo["crm.lifecycle.handover.wizard"]
+            "crm.lifecycle.handover.wizard": env["crm.lifecycle.handover.wizard"]
             .create({"from_user_id": self.colleague.id, "to_user_id": self.salesman.id})
             .ids,
         }
@@ -194,7 +194,7 @@ class TestSecurity(LifecycleCase):
 
     def test_portal_reaches_nothing(self):
         self.company.lifecycle_salesperson_override = True
-        samples = self.sample_ids(self.portal)
+        samples = self.sample_ids()
         for model, method in GUARDED:
             with self.subTest(model=model, method=method):
                 self.assert_refused(self.portal, model, method, samples[model])
@@ -208,7 +208,7 @@ class TestSecurity(LifecycleCase):
 
     def test_salesperson_refused_on_engine_and_colleagues(self):
         self.company.lifecycle_salesperson_override = True
-        samples = self.sample_ids(self.salesman)
+        samples = self.sample_ids()
         for (model, method), kind in GUARDED.items():
             if kind not in ("manager", "own"):
                 continue

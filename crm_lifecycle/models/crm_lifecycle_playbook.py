@@ -2,7 +2,7 @@
 import logging
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.osv import expression
 from odoo.tools import split_every
 from odoo.tools.safe_eval import safe_eval
@@ -106,6 +106,12 @@ class CrmLifecyclePlaybook(models.Model):
     def action_preview(self):
         """What the playbook would do today, in a dialog; nothing is done."""
         self.ensure_one()
+        # the steps collect the due clients as superuser
+        if not self.env.user.has_group("crm_lifecycle.group_lifecycle_manager"):
+            raise AccessError(
+                self.env._("Only lifecycle managers can preview playbooks.")
+            )
+        self.check_access("read")
         today = fields.Date.context_today(self)
         lines = []
         for step in self.step_ids.filtered("active"):
@@ -139,6 +145,7 @@ class CrmLifecyclePlaybook(models.Model):
 
     def action_view_runs(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_lifecycle.crm_lifecycle_playbook_run_action"
         )

@@ -116,6 +116,7 @@ class CrmLifecycleStage(models.Model):
 
     def action_view_partners(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_lifecycle.res_partner_action_lifecycle"
         )

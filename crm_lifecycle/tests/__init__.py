@@ -9,3 +9,4 @@ from . import test_handover
 from . import test_playbook
 from . import test_ui
 from . import test_language
+from . import test_security

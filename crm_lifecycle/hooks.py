@@ -28,11 +28,15 @@ def uninstall_hook(env):
 def _remove_demo_moves(env):
     """Reset to draft and delete the invoices of the module's demo data and
     the payments registered on them, as an accountant would."""
-    moves = env["account.move"].browse(
-        env["ir.model.data"]
-        .search([("module", "=", "crm_lifecycle"), ("model", "=", "account.move")])
-        .mapped("res_id")
-    ).exists()
+    moves = (
+        env["account.move"]
+        .browse(
+            env["ir.model.data"]
+            .search([("module", "=", "crm_lifecycle"), ("model", "=", "account.move")])
+            .mapped("res_id")
+        )
+        .exists()
+    )
     if not moves:
         return
     payments = moves._get_reconciled_payments() | moves.matched_payment_ids

@@ -179,7 +179,9 @@ def test_invoicing_while_the_queue_drains(registry):
         try:
             while not stop.is_set():
                 with registry.cursor() as cr:
-                    make_env(cr)["crm.lifecycle.engine"]._process_queue(auto_commit=True)
+                    make_env(cr)["crm.lifecycle.engine"]._process_queue(
+                        auto_commit=True
+                    )
                 time.sleep(0.05)
         except Exception as error:  # noqa: BLE001 - reported by the test
             failures.append(error)

@@ -87,6 +87,11 @@ class CrmLifecyclePlaybook(models.Model):
                     )
                 ) from error
 
+    @api.constrains("active")
+    def _check_active_steps(self):
+        # a step is checked when it is activated, and when its playbook is
+        self.filtered("active").step_ids.filtered("active")._check_configuration()
+
     @api.constrains("catch_up_days")
     def _check_catch_up_days(self):
         for playbook in self:
@@ -103,6 +108,15 @@ class CrmLifecyclePlaybook(models.Model):
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
+    def action_activate(self):
+        """Start the playbook: the daily cron runs its active steps."""
+        self.write({"active": True})
+        return True
+
+    def action_deactivate(self):
+        self.write({"active": False})
+        return True
+
     def action_preview(self):
         """What the playbook would do today, in a dialog; nothing is done."""
         self.ensure_one()

@@ -8,3 +8,4 @@ from . import test_value
 from . import test_handover
 from . import test_playbook
 from . import test_ui
+from . import test_stage_integrity

@@ -1,4 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
 import textwrap
 
 from markupsafe import Markup
@@ -36,8 +37,14 @@ MONEY_FIELDS = frozenset(
 # would write the stage or segment records themselves.
 ENGINE_FIELDS = frozenset(PARTNER_FIELDS) - {"lifecycle_stage_id"} | {
     "lifecycle_stage_code",
+    "lifecycle_stage_color",
     "rfm_segment",
 }
+
+# Precommit data: {company id: ids of partners created in the transaction}.
+NEW_CLIENTS_KEY = "crm_lifecycle.new_clients"
+
+_logger = logging.getLogger(__name__)
 
 
 def _client_field(name, field_type, string, groups=METRICS_GROUP, **kwargs):
@@ -109,6 +116,9 @@ class ResPartner(models.Model):
     )
     lifecycle_stage_code = fields.Char(
         related="lifecycle_stage_id.code", groups=INTERNAL_GROUP
+    )
+    lifecycle_stage_color = fields.Integer(
+        related="lifecycle_stage_id.color", groups=INTERNAL_GROUP
     )
     lifecycle_history_ids = fields.One2many(
         "crm.lifecycle.history",
@@ -478,6 +488,7 @@ class ResPartner(models.Model):
             self._lifecycle_check_engine_fields(vals)
         partners = super().create(vals_list)
         self.env["crm.lifecycle.queue"].sudo()._enqueue(partners.ids)
+        self._lifecycle_compute_new(partners)
         return partners
 
     def write(self, vals):
@@ -595,6 +606,39 @@ class ResPartner(models.Model):
                 " (salespeople for their own clients, when Settings allow it)."
             )
         )
+
+    @api.model
+    def _lifecycle_compute_new(self, partners):
+        """Give new clients their stage in the current company when the
+        transaction ends, in one batch, not minutes later by the queue (which
+        still computes them in every company). At the end, because a partner
+        created for a user or a company is not a client once they exist."""
+        pending = self.env.cr.precommit.data.setdefault(NEW_CLIENTS_KEY, {})
+        if not pending:
+            self.env.cr.precommit.add(self._lifecycle_compute_pending)
+        pending.setdefault(self.env.company.id, set()).update(partners.ids)
+
+    @api.model
+    def _lifecycle_compute_pending(self):
+        pending = self.env.cr.precommit.data.pop(NEW_CLIENTS_KEY, {})
+        Partner = self.sudo().with_context(active_test=False)
+        engine = self.env["crm.lifecycle.engine"].sudo()
+        for company_id, partner_ids in pending.items():
+            partners = Partner.browse(sorted(partner_ids)).exists()
+            clients = partners.commercial_partner_id.filtered_domain(
+                engine._client_domain()
+            )
+            if not clients:
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    engine._recompute(
+                        clients, self.env["res.company"].browse(company_id)
+                    )
+                    self.env.flush_all()
+            except Exception as error:  # noqa: BLE001 - the queue computes them
+                self.env.invalidate_all()
+                _logger.info("Lifecycle: new clients left to the queue: %s", error)
 
     def _lifecycle_set_stage(self, stage, note):
         """Set ``stage`` by hand on these commercial partners in the current

@@ -11,3 +11,4 @@ from . import test_playbook
 from . import test_ui
 from . import test_language
 from . import test_security
+from . import test_stage_integrity

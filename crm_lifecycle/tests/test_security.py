@@ -32,6 +32,8 @@ GUARDED = {
     ("res.partner", "action_view_lifecycle_history"): "user",
     ("res.config.settings", "action_lifecycle_recompute_all"): "manager",
     ("crm.lifecycle.queue", "action_retry_now"): "manager",
+    ("crm.lifecycle.playbook", "action_activate"): "manager",
+    ("crm.lifecycle.playbook", "action_deactivate"): "manager",
     ("crm.lifecycle.playbook", "action_preview"): "manager",
     ("crm.lifecycle.playbook", "action_view_runs"): "user",
     ("crm.lifecycle.stage", "action_view_partners"): "user",
@@ -100,9 +102,10 @@ class TestSecurity(LifecycleCase):
         cls.env.flush_all()
 
     def effects(self):
-        """What the engine, the queue and the playbooks write."""
+        """What the engine, the queue and the playbooks write, once the
+        transaction's end hooks have run (as its commit would run them)."""
         self.env["crm.lifecycle.queue"].sudo()._flush_pending()
-        self.env.flush_all()
+        self.env.cr.flush()
         self.env.cr.execute(
             SQL(
                 """

@@ -197,8 +197,10 @@ class TestStageIntegrity(LifecycleCase):
     @freeze_time("2026-03-01")
     def test_new_client_gets_its_stage_when_created(self):
         Client = self.env["crm.lifecycle.client"].sudo()
-        client = self.env["res.partner"].with_user(self.salesman).create(
-            {"name": "Brand new", "is_company": True}
+        client = (
+            self.env["res.partner"]
+            .with_user(self.salesman)
+            .create({"name": "Brand new", "is_company": True})
         )
         user = new_test_user(self.env, login="lifecycle_new_user")
         self.env.cr.precommit.run()  # what the commit runs
@@ -208,7 +210,9 @@ class TestStageIntegrity(LifecycleCase):
         self.assertFalse(Client.search([("partner_id", "=", user.partner_id.id)]))
         # still queued for the other companies
         self.assertTrue(
-            self.env["crm.lifecycle.queue"].sudo().search([("partner_id", "=", client.id)])
+            self.env["crm.lifecycle.queue"]
+            .sudo()
+            .search([("partner_id", "=", client.id)])
         )
 
     # ------------------------------------------------------------------
@@ -255,7 +259,9 @@ class TestStageIntegrity(LifecycleCase):
     # Wording and widgets
     # ------------------------------------------------------------------
     def test_wording_and_client_domain_widget(self):
-        field = self.env["res.config.settings"]._fields["lifecycle_salesperson_override"]
+        field = self.env["res.config.settings"]._fields[
+            "lifecycle_salesperson_override"
+        ]
         self.assertEqual(field.string, "Salespeople may set their clients' stage")
         wizard = self.env.ref("crm_lifecycle.crm_lifecycle_stage_wizard_view_form")
         self.assertIn("will be locked", wizard.arch)

@@ -37,6 +37,11 @@
         "views/menus.xml",
     ],
     "demo": ["demo/crm_lifecycle_demo.xml"],
+    "assets": {
+        "web.assets_backend": [
+            "crm_lifecycle/static/src/**/*",
+        ],
+    },
     "post_init_hook": "post_init_hook",
     "uninstall_hook": "uninstall_hook",
     "installable": True,

@@ -16,7 +16,38 @@ def post_init_hook(env):
 
 
 def uninstall_hook(env):
-    """Drop the index the module added to account_move."""
+    """Remove what Odoo's uninstall cannot: the module's own demo invoices
+    are posted and paid (a posted or reconciled entry is not deleted with the
+    module's data, and a reinstall then fails on it), and the engine's rows
+    point to the module's stages, which Odoo deletes before the tables. Then
+    drop the index the module added to account_move."""
+    _remove_demo_moves(env)
+    # the engine's output goes with the module's tables; its rows first, or
+    # they keep Odoo from deleting the module's stages before the tables
+    env.cr.execute(SQL("DELETE FROM crm_lifecycle_client"))
     env.cr.execute(
         SQL("DROP INDEX IF EXISTS account_move_lifecycle_commercial_partner_index")
     )
+
+
+def _remove_demo_moves(env):
+    """Reset to draft and delete the invoices of the module's demo data and
+    the payments registered on them, as an accountant would."""
+    moves = (
+        env["account.move"]
+        .browse(
+            env["ir.model.data"]
+            .search([("module", "=", "crm_lifecycle"), ("model", "=", "account.move")])
+            .mapped("res_id")
+        )
+        .exists()
+    )
+    if not moves:
+        return
+    payments = moves._get_reconciled_payments() | moves.matched_payment_ids
+    payments.filtered(lambda payment: payment.state != "draft").action_draft()
+    payments.unlink()
+    moves.filtered(lambda move: move.state != "draft").button_draft()
+    # the demo invoices are not the last of their journal's sequence when
+    # other entries followed: Odoo asks for force_delete to leave the gap
+    moves.with_context(force_delete=True).unlink()

@@ -102,3 +102,14 @@ class XmlRpcClient:
 @pytest.fixture(scope="session")
 def xmlrpc_admin(odoo_server, database):
     return XmlRpcClient(odoo_server, database)
+
+
+@pytest.fixture(scope="session")
+def xmlrpc_login(odoo_server, database):
+    """An XML-RPC client logged in as another user: ``xmlrpc_login(login,
+    password)``."""
+
+    def login(user_login, password):
+        return XmlRpcClient(odoo_server, database, user_login, password)
+
+    return login

@@ -1,7 +1,9 @@
-"""On a fresh database without demo data: install, upgrade and uninstall
-crm_lifecycle with Odoo's own command line and methods; the logs stay clean
-and the uninstall leaves no table, column or scheduled action behind."""
+"""On fresh databases, without and with demo data: install, upgrade, uninstall
+and reinstall crm_lifecycle with Odoo's own command line and methods; the
+logs stay clean, the uninstall leaves no table, column or scheduled action
+behind and the core data intact."""
 
+import json
 import os
 import re
 import socket
@@ -94,3 +96,74 @@ def test_install_upgrade_uninstall(scratch_database):
     assert not BAD_LINE.findall(output), output[-3000:]
     output = _python(CHECK_UNINSTALL, scratch_database)
     assert "STATE uninstalled TABLES 0 COLUMNS 0 CRONS 0" in output, output[-3000:]
+
+
+CORE_STATE = textwrap.dedent(
+    """
+    import json
+    import sys
+    import odoo
+    from odoo.modules.registry import Registry
+
+    odoo.tools.config.parse_config(["--config", sys.argv[1], "-d", sys.argv[2]])
+    with Registry(sys.argv[2]).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        company = env.ref("base.main_company")
+        module = env["ir.module.module"].search([("name", "=", "crm_lifecycle")])
+        core = {
+            "company": company.name,
+            "journals": sorted(
+                env["account.journal"].search([("company_id", "=", company.id)])
+                .mapped("code")
+            ),
+            "base_partners": sorted(
+                env["ir.model.data"].search(
+                    [("module", "=", "base"), ("model", "=", "res.partner")]
+                ).mapped("name")
+            ),
+            "account_demo_moves": sorted(
+                env["ir.model.data"].search(
+                    [("module", "=", "account"), ("model", "=", "account.move")]
+                ).mapped("name")
+            ),
+        }
+        stages = {}
+        if module.state == "installed":
+            for data in env["ir.model.data"].search(
+                [("module", "=", "crm_lifecycle"), ("model", "=", "res.partner")]
+            ):
+                partner = env["res.partner"].browse(data.res_id)
+                stages[data.name] = partner.lifecycle_stage_id.code
+        print("STATE " + json.dumps({"module": module.state, "core": core,
+                                     "stages": stages}))
+    """
+)
+
+
+def _state(database):
+    output = _python(CORE_STATE, database)
+    line = next(line for line in output.splitlines() if line.startswith("STATE "))
+    return json.loads(line[len("STATE ") :])
+
+
+def test_uninstall_reinstall_with_demo(scratch_database):
+    """The demo data posts and pays invoices: the uninstall removes them (and
+    the payments) without touching the core data, and a second install with
+    demo data works."""
+    output = _odoo(scratch_database, "--init", "crm_lifecycle")
+    assert not BAD_LINE.findall(output), output[-3000:]
+    installed = _state(scratch_database)
+    assert installed["stages"], installed
+    assert all(installed["stages"].values()), installed["stages"]
+    assert installed["core"]["journals"], installed
+    output = _python(CHECK_UNINSTALL, scratch_database)
+    assert "STATE uninstalled TABLES 0 COLUMNS 0 CRONS 0" in output, output[-3000:]
+    uninstalled = _state(scratch_database)
+    assert uninstalled["core"] == installed["core"], uninstalled
+    output = _odoo(scratch_database, "--init", "crm_lifecycle")
+    assert not BAD_LINE.findall(output), output[-3000:]
+    reinstalled = _state(scratch_database)
+    assert reinstalled["module"] == "installed"
+    assert reinstalled["core"] == installed["core"], reinstalled
+    assert reinstalled["stages"].keys() == installed["stages"].keys()
+    assert all(reinstalled["stages"].values()), reinstalled["stages"]

@@ -44,6 +44,8 @@ def test_prospect_to_new_customer(api):
     partner_id = api.call(
         "res.partner", "create", {"name": "XML-RPC Motors", "is_company": True}
     )
+    # a new client has its stage once its transaction is committed
+    assert stage_code(api, partner_id) == "target"
     assert recompute_now(api, partner_id) == "target"
 
     lead_id = api.call(

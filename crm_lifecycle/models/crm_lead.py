@@ -20,6 +20,9 @@ class CrmLead(models.Model):
         string="Client Lifecycle Stage",
         related="partner_id.commercial_partner_id.lifecycle_stage_id",
     )
+    partner_lifecycle_stage_color = fields.Integer(
+        related="partner_lifecycle_stage_id.color"
+    )
     partner_loyalty_level_id = fields.Many2one(
         "crm.loyalty.level",
         string="Client Loyalty Level",

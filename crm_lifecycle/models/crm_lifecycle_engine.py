@@ -283,12 +283,64 @@ class CrmLifecycleEngine(models.AbstractModel):
                 "unlock_on": company.lifecycle_unlock_on,
                 "default_interval_days": company.lifecycle_default_interval_days,
             },
-            "rule_domains": {
-                stage.id: domain
-                for stage in stages
-                if (domain := stage._get_rule_domain())
-            },
+            "rule_domains": self._rule_domains(stages),
+            # the errors kept on the stages: written only when they change
+            "rule_errors": {stage.id: stage.rule_error or False for stage in stages},
         }
+
+    def _rule_domains(self, stages):
+        """{stage id: domain} of the ``stages`` with a rule; None for a rule
+        that cannot be read (the stage is skipped, see ``_rule_matches``)."""
+        domains = {}
+        for stage in stages:
+            try:
+                domain = stage._get_rule_domain()
+            except Exception as error:  # noqa: BLE001 - kept on the stage
+                domains[stage.id] = error
+                continue
+            if domain:
+                domains[stage.id] = domain
+        return domains
+
+    def _rule_matches(self, stage, domain, partners, company, context):
+        """The ids of ``partners`` whose client row in ``company`` matches the
+        rule ``domain`` of ``stage``. A rule that fails (in its own savepoint)
+        matches nobody: the stage is skipped for the batch, every client is
+        still computed with the other stages, and the error is kept on the
+        stage for managers until the rule evaluates again."""
+        Client = self.env["crm.lifecycle.client"]
+        error = domain if isinstance(domain, Exception) else None
+        matches = set()
+        if error is None:
+            try:
+                with self.env.cr.savepoint():
+                    matches = set(
+                        Client.search_fetch(
+                            [
+                                *domain,
+                                ("company_id", "=", company.id),
+                                ("partner_id", "in", partners.ids),
+                            ],
+                            ["partner_id"],
+                        ).partner_id.ids
+                    )
+            except CONCURRENCY_ERRORS:
+                raise
+            except Exception as failure:  # noqa: BLE001 - kept on the stage
+                self.env.invalidate_all()
+                error = failure
+        message = f"{type(error).__name__}: {error}" if error else False
+        if error:
+            _logger.info(
+                "Lifecycle: stage %s skipped in company %s, its rule failed: %s",
+                stage.id,
+                company.id,
+                message,
+            )
+        if context["rule_errors"].get(stage.id, False) != message:
+            stage.write({"rule_error": message})
+            context["rule_errors"][stage.id] = message
+        return matches
 
     def _after_results(self, partners, company, results, changes):
         """Log what changed, once the results are written."""
@@ -542,6 +594,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 """
                 WITH lead AS (
                     SELECT p.commercial_partner_id AS partner_id, l.type,
+                           l.create_date,
                            l.probability, l.expected_revenue,
                            l.active OR NOT %(closed)s AS active,
                            coalesce(s.is_won, false) AND %(closed)s AS is_won
@@ -554,6 +607,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 )
                 SELECT partner_id,
                        count(*) AS lead_count,
+                       min(create_date) AS first_lead_date,
                        count(*) FILTER (WHERE type = 'opportunity' AND active
                                           AND NOT is_won) AS open_opportunity_count,
                        coalesce(sum(expected_revenue * probability / 100.0) FILTER (
@@ -727,7 +781,12 @@ class CrmLifecycleEngine(models.AbstractModel):
         if code == "prospect":
             return values["lead_count"] > 0
         if code == "opportunity":
-            return values["open_opportunity_count"] > 0
+            # an open deal, or a won one not paid yet (a paid purchase makes
+            # the client a customer, a stage of higher priority)
+            return (
+                values["open_opportunity_count"] > 0
+                or values["won_opportunity_count"] > 0
+            )
         if code == "new_customer":
             return purchases >= 1
         if code == "repeat_customer":
@@ -808,15 +867,8 @@ class CrmLifecycleEngine(models.AbstractModel):
             # the rules read the new metrics: write them first
             Client._write_states(company, rows, states)
             for stage_id, domain in context["rule_domains"].items():
-                domain_matches[stage_id] = set(
-                    Client.search_fetch(
-                        [
-                            *domain,
-                            ("company_id", "=", company.id),
-                            ("partner_id", "in", partners.ids),
-                        ],
-                        ["partner_id"],
-                    ).partner_id.ids
+                domain_matches[stage_id] = self._rule_matches(
+                    stages.browse(stage_id), domain, partners, company, context
                 )
         now = fields.Datetime.now()
         changes = []
@@ -834,10 +886,38 @@ class CrmLifecycleEngine(models.AbstractModel):
             if current.code in CHURN_CODES and stage.is_customer_stage:
                 reason = "reactivation"
             result["stage_id"] = stage.id
-            result["stage_date"] = now
+            result["stage_date"] = (
+                now if current else self._first_stage_date(values, stage, now, today)
+            )
             changes.append((partner, current, stage, reason, state["stage_date"]))
         Client._write_states(company, rows, states)
         return rows, changes
+
+    def _first_stage_date(self, values, stage, now, today):
+        """Since when a client that had no stage is in ``stage``, its first
+        computed one: the date its facts put it there (first paid purchase
+        for a customer stage, last purchase plus the threshold for at risk,
+        dormant and lost, first lead for prospect and opportunity (and lost
+        without purchase); now otherwise, and never later than now."""
+        settings = values["settings"]
+        last = values["last_purchase_date"]
+        interval = values["reference_interval"]
+        day = None
+        if stage.code in ("at_risk", "dormant", "lost") and last:
+            days = {
+                "at_risk": settings["at_risk_factor"] * interval,
+                "dormant": settings["dormant_factor"] * interval,
+                "lost": settings["lost_days"],
+            }[stage.code]
+            day = last + timedelta(days=int(days) + 1)
+        elif stage.is_customer_stage and values["first_purchase_date"]:
+            day = values["first_purchase_date"]
+        elif stage.code in ("prospect", "opportunity", "lost"):
+            first_lead = values.get("first_lead_date")
+            return min(first_lead, now) if first_lead else now
+        if day is None or day >= today:
+            return now
+        return datetime.combine(day, datetime.min.time())
 
     def _new_stage(
         self, partner, values, result, stages, domain_matches, company, today

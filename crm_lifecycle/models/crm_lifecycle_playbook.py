@@ -2,7 +2,7 @@
 import logging
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.osv import expression
 from odoo.tools import split_every
 from odoo.tools.safe_eval import safe_eval
@@ -87,6 +87,11 @@ class CrmLifecyclePlaybook(models.Model):
                     )
                 ) from error
 
+    @api.constrains("active")
+    def _check_active_steps(self):
+        # a step is checked when it is activated, and when its playbook is
+        self.filtered("active").step_ids.filtered("active")._check_configuration()
+
     @api.constrains("catch_up_days")
     def _check_catch_up_days(self):
         for playbook in self:
@@ -103,9 +108,24 @@ class CrmLifecyclePlaybook(models.Model):
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
+    def action_activate(self):
+        """Start the playbook: the daily cron runs its active steps."""
+        self.write({"active": True})
+        return True
+
+    def action_deactivate(self):
+        self.write({"active": False})
+        return True
+
     def action_preview(self):
         """What the playbook would do today, in a dialog; nothing is done."""
         self.ensure_one()
+        # the steps collect the due clients as superuser
+        if not self.env.user.has_group("crm_lifecycle.group_lifecycle_manager"):
+            raise AccessError(
+                self.env._("Only lifecycle managers can preview playbooks.")
+            )
+        self.check_access("read")
         today = fields.Date.context_today(self)
         lines = []
         for step in self.step_ids.filtered("active"):
@@ -139,6 +159,7 @@ class CrmLifecyclePlaybook(models.Model):
 
     def action_view_runs(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_lifecycle.crm_lifecycle_playbook_run_action"
         )

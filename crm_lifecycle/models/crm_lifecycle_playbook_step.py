@@ -205,6 +205,9 @@ class CrmLifecyclePlaybookStep(models.Model):
         "template_id",
     )
     def _check_configuration(self):
+        root_category = self.env.ref(
+            "product.product_category_all", raise_if_not_found=False
+        )
         for step in self:
             kind = step._event_kind()
             if kind == "stage_entered" and not step.stage_id:
@@ -219,6 +222,22 @@ class CrmLifecyclePlaybookStep(models.Model):
                 raise ValidationError(
                     self.env._(
                         "Step %(step)s needs a product category.", step=step.name
+                    )
+                )
+            if (
+                kind == "product_category_invoice"
+                and step.active
+                and step.playbook_id.active
+                and step.product_categ_id == root_category
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Step %(step)s counts from the invoices of the product "
+                        "category %(category)s, that is from every invoice: choose "
+                        "the category of the products it follows (e.g. Vehicles) "
+                        "before activating it.",
+                        step=step.name,
+                        category=step.product_categ_id.display_name,
                     )
                 )
             if step.responsible == "fixed" and not step.user_id:
@@ -245,6 +264,39 @@ class CrmLifecyclePlaybookStep(models.Model):
         """What the step's date is counted from."""
         self.ensure_one()
         return self.event if self.trigger == "after_event" else self.trigger
+
+    @api.model
+    def _use_vehicles_category(self):
+        """The car dealer steps shipped before the Vehicles category counted
+        from the category All, that is from every invoice: they follow
+        Vehicles (run at each install and update; steps moved to another
+        category stay there)."""
+        vehicles = self.env.ref(
+            "crm_lifecycle.product_category_vehicles", raise_if_not_found=False
+        )
+        root = self.env.ref("product.product_category_all", raise_if_not_found=False)
+        if not vehicles or not root:
+            return
+        names = [
+            "playbook_car_dealer_step_courtesy",
+            "playbook_car_dealer_step_service",
+            "playbook_car_dealer_step_greeting",
+            "playbook_car_dealer_step_trade_in",
+        ]
+        steps = self.browse(
+            self.env["ir.model.data"]
+            .search(
+                [
+                    ("module", "=", "crm_lifecycle"),
+                    ("model", "=", self._name),
+                    ("name", "in", names),
+                ]
+            )
+            .mapped("res_id")
+        ).exists()
+        steps.filtered(lambda step: step.product_categ_id == root).write(
+            {"product_categ_id": vehicles.id}
+        )
 
     def _problem(self):
         """Why this step cannot run (its configuration lost a record), or

@@ -1,6 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools.safe_eval import safe_eval
 
@@ -61,6 +61,13 @@ class CrmLifecycleStage(models.Model):
         "(paid revenue, purchase count, receivables, opportunities, level...) "
         "and the client itself (Client > Country, Industry, Tags...).",
     )
+    rule_error = fields.Text(
+        readonly=True,
+        copy=False,
+        help="Why the rule failed the last time the engine evaluated it: the "
+        "stage was skipped for those clients. Cleared when the rule evaluates "
+        "again or is edited.",
+    )
     is_customer_stage = fields.Boolean(
         help="Clients in this stage have bought and are active; reaching it from "
         "at risk, dormant or lost is logged as a reactivation.",
@@ -91,12 +98,20 @@ class CrmLifecycleStage(models.Model):
     @api.constrains("rule_domain")
     def _check_rule_domain(self):
         # rules are domains over the client rows (metrics, stage, level...
-        # and the client itself through partner_id), evaluated in SQL
-        clients = self.env["crm.lifecycle.client"]
+        # and the client itself through partner_id), evaluated in SQL: a
+        # rule is run once on the clients of a company here, so that one
+        # that would fail in the engine is refused now
+        clients = self.env["crm.lifecycle.client"].sudo()
         for stage in self:
             try:
                 domain = stage._get_rule_domain()
                 expression.expression(domain, clients)
+                if domain:
+                    company = stage.company_id or self.env.company
+                    with self.env.cr.savepoint():
+                        clients.search_count(
+                            [*domain, ("company_id", "=", company.id)], limit=1
+                        )
             except Exception as error:
                 raise ValidationError(
                     self.env._(
@@ -107,15 +122,122 @@ class CrmLifecycleStage(models.Model):
                     )
                 ) from error
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_builtin_or_used(self):
+        for stage in self:
+            if stage.code in BUILTIN_CODES:
+                raise UserError(
+                    self.env._(
+                        "The stage %(stage)s is built in: archive it instead of "
+                        "deleting it.",
+                        stage=stage.name,
+                    )
+                )
+        self._check_not_used(archive=False)
+
+    def write(self, vals):
+        if "rule_domain" in vals and "rule_error" not in vals:
+            vals = {**vals, "rule_error": False}
+        if vals.get("active") is False:
+            self.filtered("active")._check_not_used(archive=True)
+        return super().write(vals)
+
+    def _check_not_used(self, archive):
+        """Refuse to delete (or, with ``archive``, to archive) stages that
+        clients are in or playbook steps use; deleting also keeps the stages
+        that history rows recorded. The message names what uses them."""
+        if not self:
+            return
+        env = self.sudo().env
+        clients = dict(
+            env["crm.lifecycle.client"]._read_group(
+                [("stage_id", "in", self.ids)], ["stage_id"], ["__count"]
+            )
+        )
+        steps = env["crm.lifecycle.playbook.step"].with_context(active_test=False)
+        steps = steps.search([("stage_id", "in", self.ids)])
+        history = {}
+        if not archive:
+            for column in ("stage_from_id", "stage_to_id"):
+                for stage, count in env["crm.lifecycle.history"]._read_group(
+                    [(column, "in", self.ids)], [column], ["__count"]
+                ):
+                    history[stage] = history.get(stage, 0) + count
+        for stage in self:
+            uses = []
+            if clients.get(stage):
+                uses.append(
+                    self.env._("%(count)s clients are in it", count=clients[stage])
+                )
+            if history.get(stage):
+                uses.append(
+                    self.env._("%(count)s history rows record it", count=history[stage])
+                )
+            playbooks = steps.filtered(lambda step, s=stage: step.stage_id == s)
+            if playbooks:
+                uses.append(
+                    self.env._(
+                        "the playbooks %(playbooks)s use it",
+                        playbooks=", ".join(
+                            sorted(set(playbooks.playbook_id.mapped("name")))
+                        ),
+                    )
+                )
+            if not uses:
+                continue
+            if archive:
+                message = self.env._(
+                    "The stage %(stage)s cannot be archived: %(uses)s. Move "
+                    "its clients to another stage and change those playbooks "
+                    "first.",
+                    stage=stage.name,
+                    uses="; ".join(uses),
+                )
+            else:
+                message = self.env._(
+                    "The stage %(stage)s cannot be deleted: %(uses)s. Archive "
+                    "it instead once no client is in it and no playbook uses it.",
+                    stage=stage.name,
+                    uses="; ".join(uses),
+                )
+            raise UserError(message)
+
     def _get_rule_domain(self):
         self.ensure_one()
         domain = safe_eval(self.rule_domain or "[]")
         if not isinstance(domain, list | tuple):
             raise ValueError(self.env._("a domain is a list of conditions"))
+        self._check_searchable(self.env["crm.lifecycle.client"], domain)
         return list(domain)
+
+    def _check_searchable(self, model, domain):
+        # a field that cannot be searched would be ignored by the search
+        # (with an error in the log), not refused: refuse it here
+        for leaf in domain:
+            if not isinstance(leaf, list | tuple) or len(leaf) != 3:
+                continue
+            path, operator, value = leaf
+            if not isinstance(path, str):
+                continue
+            current = model
+            for name in path.split("."):
+                field = current._fields.get(name)
+                if field is None:
+                    break  # unknown fields: the domain parser says so
+                if not (field.store or field.search):
+                    raise ValueError(
+                        self.env._("the field %(field)s cannot be searched", field=path)
+                    )
+                if not field.relational:
+                    break
+                current = self.env[field.comodel_name]
+            else:
+                if operator in ("any", "not any") and isinstance(value, list | tuple):
+                    self._check_searchable(current, value)
 
     def action_view_partners(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_lifecycle.res_partner_action_lifecycle"
         )

@@ -187,6 +187,7 @@ class CrmLoyaltyLevel(models.Model):
 
     def action_view_partners(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_lifecycle.res_partner_action_lifecycle"
         )

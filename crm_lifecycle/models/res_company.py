@@ -41,7 +41,10 @@ class ResCompany(models.Model):
     )
     # Who may override the computed stage, and when the override ends
     lifecycle_salesperson_override = fields.Boolean(
-        string="Salespeople may set the stage of their clients",
+        string="Salespeople may set their clients' stage",
+        help="Salespeople may set the stage of their own clients by hand (on "
+        "the form, by the set-stage dialog or by moving the card on the "
+        "lifecycle board); lifecycle managers always may.",
     )
     lifecycle_unlock_on = fields.Selection(
         [("never", "Only when unlocked by hand"), ("purchase", "A new purchase")],

@@ -53,6 +53,10 @@ class ResConfigSettings(models.TransientModel):
     )
 
     def action_lifecycle_recompute_all(self):
+        if not self.env.user.has_group("crm_lifecycle.group_lifecycle_manager"):
+            raise AccessError(
+                self.env._("Only lifecycle managers can recompute every client.")
+            )
         self.ensure_one()
         count = self.env["crm.lifecycle.engine"]._enqueue_all_clients()
         return {

@@ -1,10 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
 import textwrap
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
 from odoo.tools import SQL, format_amount, format_date, html2plaintext, is_html_empty
 
@@ -12,6 +13,38 @@ from .crm_lifecycle_client import PARTNER_FIELDS
 from .crm_lifecycle_handover import OPEN_LEAD_DOMAIN, attached_to_domain
 
 METRICS_GROUP = "crm_lifecycle.group_lifecycle_user"
+# the rest of the lifecycle is for employees: a portal user reads nothing of
+# it, not even on its own company's partner
+INTERNAL_GROUP = "base.group_user"
+# The money of a client: salespeople with "own documents only" see it only on
+# their own clients (the commercial entity's salesperson), as Odoo's
+# crm.activity.report shows them their own activities.
+MONEY_FIELDS = frozenset(
+    {
+        "paid_revenue",
+        "paid_revenue_12m",
+        "invoiced_revenue",
+        "receivable_open",
+        "receivable_overdue",
+        "pipeline_expected_revenue",
+        "clv",
+        "lifecycle_potential_value",
+        "rfm_revenue",
+    }
+)
+# What the engine computes: nobody writes it through the partner. A person
+# moves the stage only (its inverse is the override path); the related codes
+# would write the stage or segment records themselves.
+ENGINE_FIELDS = frozenset(PARTNER_FIELDS) - {"lifecycle_stage_id"} | {
+    "lifecycle_stage_code",
+    "lifecycle_stage_color",
+    "rfm_segment",
+}
+
+# Precommit data: {company id: ids of partners created in the transaction}.
+NEW_CLIENTS_KEY = "crm_lifecycle.new_clients"
+
+_logger = logging.getLogger(__name__)
 
 
 def _client_field(name, field_type, string, groups=METRICS_GROUP, **kwargs):
@@ -52,20 +85,21 @@ class ResPartner(models.Model):
         group_expand="_read_group_lifecycle_stage_ids",
         domain="[('company_id', 'in', [False, current_company_id])]",
         copy=False,
+        groups=INTERNAL_GROUP,
     )
     lifecycle_stage_locked = _client_field(
         "lifecycle_stage_locked",
         fields.Boolean,
         "Stage set by hand",
-        groups=None,
+        groups=INTERNAL_GROUP,
         help="The stage was set by a person: the engine keeps it until it is "
         "unlocked, or until the event chosen in Settings.",
     )
     lifecycle_stage_date = _client_field(
-        "lifecycle_stage_date", fields.Datetime, "In stage since", groups=None
+        "lifecycle_stage_date", fields.Datetime, "In stage since", groups=INTERNAL_GROUP
     )
     lifecycle_stage_days = _client_field(
-        "lifecycle_stage_days", fields.Integer, "Days in stage", groups=None
+        "lifecycle_stage_days", fields.Integer, "Days in stage", groups=INTERNAL_GROUP
     )
     lifecycle_lock_purchase_count = _client_field(
         "lifecycle_lock_purchase_count",
@@ -77,16 +111,27 @@ class ResPartner(models.Model):
         "lifecycle_computed_date",
         fields.Datetime,
         "Lifecycle changed on",
-        groups=None,
+        groups=INTERNAL_GROUP,
         help="When the engine last found something new about the client.",
     )
-    lifecycle_stage_code = fields.Char(related="lifecycle_stage_id.code")
-    lifecycle_history_ids = fields.One2many(
-        "crm.lifecycle.history", "partner_id", string="Lifecycle History"
+    lifecycle_stage_code = fields.Char(
+        related="lifecycle_stage_id.code", groups=INTERNAL_GROUP
     )
-    lifecycle_history_count = fields.Integer(compute="_compute_lifecycle_history_count")
+    lifecycle_stage_color = fields.Integer(
+        related="lifecycle_stage_id.color", groups=INTERNAL_GROUP
+    )
+    lifecycle_history_ids = fields.One2many(
+        "crm.lifecycle.history",
+        "partner_id",
+        string="Lifecycle History",
+        groups=INTERNAL_GROUP,
+    )
+    lifecycle_history_count = fields.Integer(
+        compute="_compute_lifecycle_history_count", groups=INTERNAL_GROUP
+    )
     relationship_notes = fields.Html(
         company_dependent=True,
+        groups=INTERNAL_GROUP,
         help="Preferences, agreements, how to approach the client: what the "
         "company knows and keeps when the salesperson changes.",
     )
@@ -165,11 +210,11 @@ class ResPartner(models.Model):
         "loyalty_level_id",
         fields.Many2one,
         "Loyalty Level",
-        groups=None,
+        groups=INTERNAL_GROUP,
         comodel_name="crm.loyalty.level",
     )
     loyalty_level_since = _client_field(
-        "loyalty_level_since", fields.Date, "Level since", groups=None
+        "loyalty_level_since", fields.Date, "Level since", groups=INTERNAL_GROUP
     )
     loyalty_below_since = _client_field(
         "loyalty_below_since",
@@ -190,10 +235,12 @@ class ResPartner(models.Model):
         "rfm_segment_id",
         fields.Many2one,
         "RFM Segment",
-        groups=None,
+        groups=INTERNAL_GROUP,
         comodel_name="crm.rfm.segment",
     )
-    rfm_segment = fields.Char(string="RFM segment code", related="rfm_segment_id.code")
+    rfm_segment = fields.Char(
+        string="RFM segment code", related="rfm_segment_id.code", groups=INTERNAL_GROUP
+    )
     # Value
     clv = _client_field(
         "clv",
@@ -218,8 +265,8 @@ class ResPartner(models.Model):
             [("company_id", "in", [False, self.env.company.id])], order=stages._order
         )
 
-    @api.depends_context("company")
-    @api.depends("commercial_partner_id")
+    @api.depends_context("company", "uid")
+    @api.depends("commercial_partner_id", "commercial_partner_id.user_id")
     def _compute_lifecycle_client_fields(self):
         # one query for the whole recordset: the client rows of the commercial
         # entities in the current company
@@ -239,12 +286,17 @@ class ResPartner(models.Model):
             ["partner_id", *{name for name in PARTNER_FIELDS.values()}],
         )
         by_partner = {client.partner_id.id: client for client in clients}
+        all_money = self._lifecycle_sees_all_money()
         for partner in self:
-            client = by_partner.get(partner.commercial_partner_id._origin.id, Client)
+            commercial = partner.commercial_partner_id._origin
+            client = by_partner.get(commercial.id, Client)
+            money = all_money or commercial.sudo().user_id == self.env.user
             for name, client_name in PARTNER_FIELDS.items():
                 value = client[client_name]
                 if name in ("lifecycle_stage_id",):
                     value = value.sudo(False)
+                elif name in MONEY_FIELDS and not money:
+                    value = 0.0
                 partner[name] = value
 
     def _inverse_lifecycle_stage_id(self):
@@ -285,6 +337,12 @@ class ResPartner(models.Model):
                     ],
                 ]
             )
+        if name in MONEY_FIELDS and not self._lifecycle_sees_all_money():
+            # the money of a colleague's client is 0 for this user
+            own = [("commercial_partner_id.user_id", "=", self.env.uid)]
+            domain = expression.AND([own, domain])
+            if Client.new({"company_id": company.id}).filtered_domain(condition):
+                domain = expression.OR([domain, ["!", *own]])
         return domain
 
     def _field_to_sql(self, alias, fname, query=None, flush=True):
@@ -319,7 +377,42 @@ class ResPartner(models.Model):
         if field.type in ("integer", "float", "monetary", "boolean"):
             # a client without a row shows zeros, and sorts with them
             sql = SQL("COALESCE(%s, %s)", sql, field.type != "boolean" and 0)
+        if fname in MONEY_FIELDS and not self._lifecycle_sees_all_money():
+            # the money of a colleague's client is 0 for this user: sorting,
+            # grouping and sums see what the form shows
+            commercial_alias = query.make_alias(alias, "lifecycle_commercial")
+            query.add_join(
+                "LEFT JOIN",
+                commercial_alias,
+                self._table,
+                SQL(
+                    "%s = %s",
+                    SQL.identifier(commercial_alias, "id"),
+                    super()._field_to_sql(alias, "commercial_partner_id", query, flush),
+                ),
+            )
+            sql = SQL(
+                "CASE WHEN %s = %s THEN %s ELSE 0 END",
+                SQL.identifier(
+                    commercial_alias,
+                    "user_id",
+                    to_flush=self._fields["user_id"] if flush else None,
+                ),
+                self.env.uid,
+                sql,
+            )
         return sql
+
+    @api.model
+    def _lifecycle_sees_all_money(self):
+        """Whether the user sees the money of every client: salespeople with
+        "All documents" and lifecycle managers; others only of their own."""
+        user = self.env.user
+        return (
+            self.env.su
+            or user.has_group("sales_team.group_sale_salesman_all_leads")
+            or user.has_group("crm_lifecycle.group_lifecycle_manager")
+        )
 
     def _compute_lifecycle_history_count(self):
         groups = self.env["crm.lifecycle.history"]._read_group(
@@ -374,13 +467,32 @@ class ResPartner(models.Model):
             return [("user_id", "in", archived_users)]
         return ["|", ("user_id", "=", False), ("user_id", "not in", archived_users)]
 
+    @api.model
+    def _lifecycle_check_engine_fields(self, names):
+        # no path (form, import, RPC, superuser) writes the engine's results
+        engine = sorted(ENGINE_FIELDS.intersection(names))
+        if engine:
+            raise UserError(
+                self.env._(
+                    "These fields are computed by the lifecycle engine and "
+                    "cannot be written: %(fields)s",
+                    fields=", ".join(
+                        f"{self._fields[name].string} ({name})" for name in engine
+                    ),
+                )
+            )
+
     @api.model_create_multi
     def create(self, vals_list):
+        for vals in vals_list:
+            self._lifecycle_check_engine_fields(vals)
         partners = super().create(vals_list)
         self.env["crm.lifecycle.queue"].sudo()._enqueue(partners.ids)
+        self._lifecycle_compute_new(partners)
         return partners
 
     def write(self, vals):
+        self._lifecycle_check_engine_fields(vals)
         if "parent_id" in vals:
             self.env["crm.lifecycle.queue"].sudo()._enqueue(
                 self.commercial_partner_id.ids
@@ -396,10 +508,28 @@ class ResPartner(models.Model):
     # Actions
     # ------------------------------------------------------------------
     def action_lifecycle_recompute(self):
-        self.env["crm.lifecycle.engine"].sudo()._recompute(
-            self.sudo(), self.env.companies
-        )
-        return True
+        """Recompute these clients now, for lifecycle users on clients they
+        may read; a notification says what happened."""
+        self._lifecycle_check_user("read")
+        partners = self.commercial_partner_id
+        self.env["crm.lifecycle.engine"]._recompute(partners, self.env.companies)
+        if len(partners) == 1:
+            message = self.env._(
+                "%(client)s recomputed: lifecycle stage %(stage)s.",
+                client=partners.display_name,
+                stage=partners.lifecycle_stage_id.name or self.env._("none"),
+            )
+        else:
+            message = self.env._("%(count)s clients recomputed.", count=len(partners))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": message,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def action_lifecycle_unlock(self):
         self._lifecycle_check_manual_change()
@@ -422,6 +552,7 @@ class ResPartner(models.Model):
         return True
 
     def action_lifecycle_change_stage(self):
+        self._lifecycle_check_user("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_lifecycle.crm_lifecycle_stage_wizard_action"
         )
@@ -430,6 +561,7 @@ class ResPartner(models.Model):
 
     def action_view_lifecycle_history(self):
         self.ensure_one()
+        self._lifecycle_check_user("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_lifecycle.crm_lifecycle_history_action"
         )
@@ -440,11 +572,24 @@ class ResPartner(models.Model):
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
+    def _lifecycle_check_user(self, operation):
+        """The buttons of the lifecycle are for lifecycle users, on partners
+        they may read or write (``operation``): portal users reach none."""
+        if not self.env.user.has_group(METRICS_GROUP):
+            raise AccessError(
+                self.env._("Only lifecycle users can use the client lifecycle.")
+            )
+        self.check_access(operation)
+
     def _lifecycle_check_manual_change(self):
         """Lifecycle managers may set any client's stage; salespeople only their
-        own clients', when the company's Settings allow it."""
+        own clients', when the company's Settings allow it; both must be
+        allowed to edit the clients."""
         user = self.env.user
-        if user.has_group("crm_lifecycle.group_lifecycle_manager") or self.env.su:
+        if self.env.su:
+            return
+        if user.has_group("crm_lifecycle.group_lifecycle_manager"):
+            self.check_access("write")
             return
         company = self.env.company
         own = all(partner.user_id == user for partner in self.commercial_partner_id)
@@ -453,6 +598,7 @@ class ResPartner(models.Model):
             and own
             and user.has_group("crm_lifecycle.group_lifecycle_user")
         ):
+            self.check_access("write")
             return
         raise AccessError(
             self.env._(
@@ -460,6 +606,39 @@ class ResPartner(models.Model):
                 " (salespeople for their own clients, when Settings allow it)."
             )
         )
+
+    @api.model
+    def _lifecycle_compute_new(self, partners):
+        """Give new clients their stage in the current company when the
+        transaction ends, in one batch, not minutes later by the queue (which
+        still computes them in every company). At the end, because a partner
+        created for a user or a company is not a client once they exist."""
+        pending = self.env.cr.precommit.data.setdefault(NEW_CLIENTS_KEY, {})
+        if not pending:
+            self.env.cr.precommit.add(self._lifecycle_compute_pending)
+        pending.setdefault(self.env.company.id, set()).update(partners.ids)
+
+    @api.model
+    def _lifecycle_compute_pending(self):
+        pending = self.env.cr.precommit.data.pop(NEW_CLIENTS_KEY, {})
+        Partner = self.sudo().with_context(active_test=False)
+        engine = self.env["crm.lifecycle.engine"].sudo()
+        for company_id, partner_ids in pending.items():
+            partners = Partner.browse(sorted(partner_ids)).exists()
+            clients = partners.commercial_partner_id.filtered_domain(
+                engine._client_domain()
+            )
+            if not clients:
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    engine._recompute(
+                        clients, self.env["res.company"].browse(company_id)
+                    )
+                    self.env.flush_all()
+            except Exception as error:  # noqa: BLE001 - the queue computes them
+                self.env.invalidate_all()
+                _logger.info("Lifecycle: new clients left to the queue: %s", error)
 
     def _lifecycle_set_stage(self, stage, note):
         """Set ``stage`` by hand on these commercial partners in the current

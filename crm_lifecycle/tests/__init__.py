@@ -6,7 +6,10 @@ from . import test_lifecycle_client
 from . import test_loyalty
 from . import test_value
 from . import test_handover
+from . import test_partner_merge
 from . import test_playbook
 from . import test_ui
 from . import test_language
 from . import test_snapshot
+from . import test_security
+from . import test_stage_integrity

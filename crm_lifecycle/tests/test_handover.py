@@ -512,3 +512,61 @@ class TestHandover(LifecycleCase):
             here,
         )
         self.assertEqual(here.display_name, "Handover Alice → Handover Bob")
+
+    def test_handover_stays_within_the_managers_companies(self):
+        """The wizard works as superuser: a manager of this company only may
+        not hand over the clients of another company."""
+        other = self.setup_other_company()["company"]
+        self.user_a.company_ids |= other
+        self.user_b.company_ids |= other
+        foreign = self.create_client(
+            "Foreign Client", user_id=self.user_a.id, company_id=other.id
+        )
+        wizard = self.wizard(to_user_id=self.user_b.id, company_id=other.id)
+        # the dry run shows nothing of that company
+        self.assertEqual(wizard.client_count, 0)
+        self.assertFalse(wizard.preview)
+        for action in ("action_dry_run", "action_hand_over"):
+            with self.assertRaisesRegex(UserError, "company_2"):
+                getattr(wizard, action)()
+        self.assertEqual(foreign.user_id, self.user_a)
+        # a contact of the other company under a client of this company
+        shared = self.create_client("Shared Client", user_id=self.user_a.id)
+        contact = self.env["res.partner"].create(
+            {
+                "name": "Foreign Contact",
+                "parent_id": shared.id,
+                "company_id": other.id,
+                "user_id": self.user_a.id,
+            }
+        )
+        with self.assertRaisesRegex(UserError, "Foreign Contact"):
+            self.wizard(to_user_id=self.user_b.id).action_hand_over()
+        self.assertEqual((shared | contact).user_id, self.user_a)
+        # a manager who works in both companies may (the shared client is a
+        # client of the other company too)
+        self.sales_manager.company_ids |= other
+        self.wizard(to_user_id=self.user_b.id, company_id=other.id).action_hand_over()
+        self.assertEqual((foreign | shared | contact).user_id, self.user_b)
+
+    def test_dry_run_lists_what_would_move(self):
+        data = self.portfolio()
+        # Alice's own contact says she is its salesperson: it is no client
+        self.user_a.partner_id.user_id = self.user_a
+        wizard = self.wizard(to_user_id=self.user_b.id)
+        wizard.action_dry_run()
+        self.assertEqual(wizard.client_count, 2)
+        preview = str(wizard.preview)
+        for name in (
+            "Big Client",
+            "Small Client",
+            data["opportunity"].name,
+            "Orphan lead",
+            "Send the catalogue on Big Client",
+            "Qualify on Orphan lead",
+        ):
+            self.assertIn(name, preview)
+        for name in (self.user_a.name, "Carol Client", "Help Carol"):
+            self.assertNotIn(name, preview)
+        self.wizard(to_user_id=self.user_b.id).action_hand_over()
+        self.assertEqual(self.user_a.partner_id.user_id, self.user_a)

@@ -4,7 +4,7 @@ from datetime import timedelta
 from freezegun import freeze_time
 
 from odoo import fields
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import SQL
 
@@ -109,8 +109,11 @@ class TestPlaybook(LifecycleCase):
     # ------------------------------------------------------------------
     # Tests
     # ------------------------------------------------------------------
+    # Car buyers are people (not companies): the B2B playbook, active in these
+    # tests, leaves them alone once they are computed (new clients are
+    # computed when their transaction ends, or at a savepoint).
     def test_car_sale_through_the_whole_playbook(self):
-        client = self.create_client("Car buyer")
+        client = self.create_client("Car buyer", is_company=False)
         sale_date = fields.Date.to_date("2026-01-10")
         with freeze_time(sale_date):
             sale = self.car_sale(client, sale_date)
@@ -159,7 +162,7 @@ class TestPlaybook(LifecycleCase):
         self.assertEqual(len(self.runs(client)), 4)
 
     def test_invoice_without_a_car_is_ignored(self):
-        client = self.create_client("Service only")
+        client = self.create_client("Service only", is_company=False)
         with freeze_time("2026-01-10"):
             self.paid_invoice(client, 300.0, "2026-01-08")
             self.run_cron()
@@ -281,7 +284,7 @@ class TestPlaybook(LifecycleCase):
             groups="sales_team.group_sale_salesman",
             company_id=self.company.id,
         )
-        client = self.create_client("Orphan", user_id=seller.id)
+        client = self.create_client("Orphan", user_id=seller.id, is_company=False)
         with freeze_time("2026-02-01"):
             self.car_sale(client, "2026-02-01")
         seller.action_archive()
@@ -290,7 +293,7 @@ class TestPlaybook(LifecycleCase):
         activity = self.activities(client)
         self.assertEqual(activity.user_id, self.fallback)
         # without a fallback user, the user who last saved the playbook
-        other = self.create_client("Orphan 2", user_id=seller.id)
+        other = self.create_client("Orphan 2", user_id=seller.id, is_company=False)
         manager = self.sales_manager
         self.car_playbook.with_user(manager).write({"fallback_user_id": False})
         with freeze_time("2026-02-01"):
@@ -300,9 +303,9 @@ class TestPlaybook(LifecycleCase):
         self.assertEqual(self.activities(other).user_id, manager)
 
     def test_preview_lists_due_clients_and_does_nothing(self):
-        due_client = self.create_client("Due today")
-        early_client = self.create_client("Due tomorrow")
-        other_client = self.create_client("No car")
+        due_client = self.create_client("Due today", is_company=False)
+        early_client = self.create_client("Due tomorrow", is_company=False)
+        other_client = self.create_client("No car", is_company=False)
         with freeze_time("2026-03-10"):
             self.car_sale(due_client, "2026-03-08")
             self.car_sale(early_client, "2026-03-09")
@@ -502,3 +505,53 @@ class TestPlaybook(LifecycleCase):
             self.assertEqual(runs.partner_id, many)
         self.assertEqual(runs.playbook_id, playbook)
         self.assertEqual(count_one, count_many)
+
+    def test_activation_needs_a_real_product_category(self):
+        """A product-category step on "All" would fire on every invoice."""
+        vehicles = self.env.ref("crm_lifecycle.product_category_vehicles")
+        all_products = self.env.ref("product.product_category_all")
+        self.assertEqual(vehicles.parent_id, all_products)
+        # the car dealer steps follow Vehicles, on databases installed with
+        # All too (what the install and every update run)
+        self.car_playbook.active = False
+        shipped = self.step("playbook_car_dealer_step_courtesy")
+        shipped.product_categ_id = all_products
+        self.step("playbook_car_dealer_step_service").product_categ_id = self.cars
+        self.env["crm.lifecycle.playbook.step"]._use_vehicles_category()
+        self.assertEqual(shipped.product_categ_id, vehicles)
+        self.assertEqual(
+            self.step("playbook_car_dealer_step_service").product_categ_id, self.cars
+        )
+        playbook = self.create_playbook(
+            "Every invoice",
+            {
+                "name": "Call after the sale",
+                "trigger": "after_event",
+                "event": "product_category_invoice",
+                "product_categ_id": all_products.id,
+            },
+            active=False,
+        ).with_user(self.sales_manager)
+        with self.assertRaises(ValidationError) as error:
+            playbook.action_activate()
+        self.assertIn("every invoice", str(error.exception))
+        self.assertFalse(playbook.active)
+        # nor on an active playbook
+        playbook.step_ids.product_categ_id = vehicles
+        playbook.action_activate()
+        self.assertTrue(playbook.active)
+        with self.assertRaises(ValidationError) as error:
+            playbook.step_ids.product_categ_id = all_products
+        self.assertIn("every invoice", str(error.exception))
+        with self.assertRaises(ValidationError) as error:
+            playbook.step_ids.product_categ_id = False
+        self.assertIn("needs a product category", str(error.exception))
+        self.assertEqual(playbook.step_ids.product_categ_id, vehicles)
+        playbook.action_deactivate()
+        self.assertFalse(playbook.active)
+        # the buttons are on the form, for managers only
+        arch = playbook.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn('name="action_activate"', arch)
+        self.assertIn('name="action_deactivate"', arch)
+        with self.assertRaises(AccessError):
+            playbook.with_user(self.salesman).action_activate()

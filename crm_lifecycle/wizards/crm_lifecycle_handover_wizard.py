@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from collections import defaultdict
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
@@ -66,6 +68,13 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
     follower_count = fields.Integer(
         string="Follower entries to replace", compute="_compute_counts"
     )
+    preview = fields.Html(
+        string="What would move",
+        compute="_compute_counts",
+        sanitize=False,
+        help="The clients, leads and opportunities and activities the handover "
+        "would move now, by name.",
+    )
     distribution = fields.Text(compute="_compute_distribution")
 
     @api.model
@@ -91,8 +100,9 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
     )
     def _compute_counts(self):
         for wizard in self:
-            counts = wizard._handover_counts(wizard._handover_scope())
-            wizard.update(counts)
+            scope = wizard._handover_scope()
+            wizard.update(wizard._handover_counts(scope))
+            wizard.preview = wizard._handover_preview(scope)
 
     @api.depends("from_user_id", "to_user_id", "to_team_id", "company_id")
     def _compute_distribution(self):
@@ -193,6 +203,7 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
                 self.env._("Only sales managers can hand over a portfolio.")
             )
         for wizard in self:
+            wizard._check_handover_companies()
             source, target, team = (
                 wizard.from_user_id,
                 wizard.to_user_id,
@@ -264,6 +275,40 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
                     )
                 )
 
+    def _check_handover_companies(self):
+        """A manager hands over only within their own companies: the wizard's
+        company and every client, contact and lead of the portfolio (the
+        handover works as superuser, record rules do not stop it)."""
+        self.ensure_one()
+        if self.env.su:
+            return
+        allowed = self.env.user.company_ids
+        if self.company_id not in allowed:
+            raise UserError(
+                self.env._(
+                    "You do not work in %(company)s: you cannot hand over its "
+                    "portfolios.",
+                    company=self.company_id.sudo().name,
+                )
+            )
+        scope = self._handover_scope()
+        outside = [
+            record
+            for record in [*(scope["clients"] | scope["contacts"]), *scope["leads"]]
+            if record.company_id and record.company_id not in allowed
+        ]
+        if outside:
+            raise UserError(
+                self.env._(
+                    "These records belong to companies you do not work in, they "
+                    "cannot be handed over: %(records)s.",
+                    records=", ".join(
+                        f"{record.display_name} ({record.company_id.name})"
+                        for record in outside
+                    ),
+                )
+            )
+
     def _handover_receiving_users(self):
         """The users who receive the portfolio, in round-robin order."""
         self.ensure_one()
@@ -295,12 +340,24 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
         }
         if not source or not company:
             return scope
+        if not self.env.su and company not in self.env.user.company_ids:
+            # nothing to show of a company the user does not work in
+            return scope
+        # the contacts of internal users and of companies are not clients
+        staff = (
+            env["res.users"]
+            .with_context(active_test=False)
+            .search([("share", "=", False)])
+            .partner_id
+            | env["res.company"].search([]).partner_id
+        )
         clients = (
             env["res.partner"]
             .search(
                 [
                     ("user_id", "=", source.id),
                     ("company_id", "in", [False, company.id]),
+                    ("id", "not in", staff.ids),
                 ],
                 order="id",
             )
@@ -312,7 +369,7 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
             .search(
                 [
                     ("commercial_partner_id", "in", clients.ids),
-                    ("id", "not in", clients.ids),
+                    ("id", "not in", (clients | staff).ids),
                     ("user_id", "=", source.id),
                 ],
                 order="id",
@@ -350,6 +407,48 @@ class CrmLifecycleHandoverWizard(models.TransientModel):
             else 0,
             "follower_count": len(scope["followers"]) if self.include_followers else 0,
         }
+
+    def _handover_preview(self, scope):
+        """What would move, by name: a list per kind of document."""
+        self.ensure_one()
+        limit = 50
+        sections = [
+            (self.include_clients, self.env._("Clients"), scope["clients"]),
+            (
+                self.include_leads,
+                self.env._("Leads and opportunities"),
+                scope["leads"],
+            ),
+            (
+                self.include_activities,
+                self.env._("Activities"),
+                scope["activities"],
+            ),
+        ]
+        html = Markup()
+        for included, title, records in sections:
+            if not included or not records:
+                continue
+            items = Markup().join(
+                Markup("<li>%s</li>") % self._handover_preview_name(record)
+                for record in records[:limit]
+            )
+            if len(records) > limit:
+                items += Markup("<li>%s</li>") % self.env._(
+                    "and %(count)s more", count=len(records) - limit
+                )
+            html += Markup("<p><strong>%s</strong></p><ul>%s</ul>") % (title, items)
+        return html or False
+
+    @api.model
+    def _handover_preview_name(self, record):
+        if record._name != "mail.activity":
+            return record.display_name
+        return self.env._(
+            "%(activity)s on %(document)s",
+            activity=record.summary or record.activity_type_id.name,
+            document=record.res_name,
+        )
 
     def _handover_receivers(self, scope, users):
         """Who receives each document: ``{(model, id): user}``. One user takes

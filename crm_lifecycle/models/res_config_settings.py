@@ -80,6 +80,13 @@ class ResConfigSettings(models.TransientModel):
                 self.env._("Only lifecycle managers can rebuild the history.")
             )
         self.ensure_one()
+        if self.company_id not in self.env.user.company_ids:
+            raise AccessError(
+                self.env._(
+                    "You do not work in %(company)s: its history cannot be rebuilt.",
+                    company=self.company_id.display_name,
+                )
+            )
         company = self.company_id.sudo()
         Snapshot = self.env["crm.lifecycle.snapshot"].sudo()
         if len(Snapshot._clients(company)) <= Snapshot._inline_rebuild_limit():

@@ -20,6 +20,8 @@ ORM_METHODS = {"create", "write", "unlink", "copy", "default_get"}
 ALLOWED = {
     ("account.move", "init"): "Odoo's schema hook, public on every model: it "
     "creates the module's index if missing (idempotent, no data).",
+    ("crm.lifecycle.snapshot", "init"): "Odoo's schema hook, as above: it "
+    "creates the snapshots' index if missing (idempotent, no data).",
 }
 
 # Every other public method: refused to a portal user with no effect. Those
@@ -31,6 +33,7 @@ GUARDED = {
     ("res.partner", "action_lifecycle_change_stage"): "user",
     ("res.partner", "action_view_lifecycle_history"): "user",
     ("res.config.settings", "action_lifecycle_recompute_all"): "manager",
+    ("res.config.settings", "action_lifecycle_rebuild_snapshots"): "manager",
     ("crm.lifecycle.queue", "action_retry_now"): "manager",
     ("crm.lifecycle.playbook", "action_activate"): "manager",
     ("crm.lifecycle.playbook", "action_deactivate"): "manager",

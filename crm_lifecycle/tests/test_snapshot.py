@@ -143,7 +143,8 @@ class TestSnapshot(LifecycleCase):
             ["target", "loyal", "loyal", "new_customer", "new_customer"],
         )
         self.assertEqual(live_stages[0][b], "opportunity")
-        self.assertEqual(live_stages[1][b], "prospect")
+        # won, invoiced, not paid yet: still an opportunity (not a customer)
+        self.assertEqual(live_stages[1][b], "opportunity")
         self.assertEqual(live_stages[2][b], "new_customer")
         self.assertEqual(live_stages[1][e], "target")
         live = self.snapshot_rows(clients)
@@ -200,6 +201,16 @@ class TestSnapshot(LifecycleCase):
             with self.assertRaises(AccessError):
                 settings.with_user(user).action_lifecycle_rebuild_snapshots()
         self.assertFalse(self.company.lifecycle_snapshot_rebuild)
+        # a manager rebuilds only the companies they work in
+        other_company = self.env["res.company"].create({"name": "Not Mine"})
+        foreign = (
+            self.env["res.config.settings"]
+            .sudo()
+            .create({"company_id": other_company.id})
+        )
+        with self.assertRaises(AccessError):
+            foreign.with_user(self.sales_manager).action_lifecycle_rebuild_snapshots()
+        self.assertFalse(other_company.lifecycle_snapshot_rebuild)
         mine = self.create_client("Mine")
         other = self.create_client("Other", user_id=self.sales_manager.id)
         end = month_end(date.today().replace(day=1))
@@ -260,7 +271,8 @@ class TestSnapshot(LifecycleCase):
             self.assertEqual(second["purchase_count"], 0)
             self.assertEqual(second["won_opportunity_count"], 1)
             self.assertEqual(second["open_opportunity_count"], 0)
-            self.assertEqual(second["stage_id"], self.stage["prospect"].id)
+            # won, not paid yet: an opportunity until the invoice is paid
+            self.assertEqual(second["stage_id"], self.stage["opportunity"].id)
             third = as_of(month_end(feb))
             self.assertEqual(third["purchase_count"], 1)
             self.assertEqual(third["paid_revenue"], 1000.0)

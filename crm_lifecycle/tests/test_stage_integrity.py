@@ -289,17 +289,28 @@ class TestStageBoardUi(HttpCase):
             "/odoo/action-crm_lifecycle.res_partner_action_lifecycle",
             KANBAN_READY,
             f"""
-            const column = [...document.querySelectorAll('.o_kanban_group')].find(
+            // the column is found again after each step: the board may render
+            // its groups again meanwhile (counters, progress bars)
+            const column = () => [...document.querySelectorAll('.o_kanban_group')].find(
                 (group) => group.querySelector('.o_column_title')
-                    .innerText.startsWith({js_text(loyal.name)})
+                    ?.innerText.startsWith({js_text(loyal.name)})
             );
-            column.querySelector('.o_kanban_config button').click();
-            await waitFor('.o-dropdown--kanban-config-menu');
-            const menu = document.querySelector('.o-dropdown--kanban-config-menu');
+            column().querySelector('.o_kanban_config button').click();
+            const menu = await waitFor('.o-dropdown--kanban-config-menu');
+            await expectText('.o-dropdown--kanban-config-menu', 'Fold');
             if (menu.innerText.includes('Archive')) {{
                 throw new Error(`the column menu offers: ${{menu.innerText}}`);
             }}
-            column.querySelector('.o_kanban_quick_add').click();
+            // close the menu before using the column
+            document.body.dispatchEvent(new KeyboardEvent('keydown', {{key: 'Escape', bubbles: true}}));
+            const closed = Date.now();
+            while (document.querySelector('.o-dropdown--kanban-config-menu')) {{
+                if (Date.now() - closed > 20000) {{
+                    throw new Error('the column menu stays open');
+                }}
+                await sleep(50);
+            }}
+            column().querySelector('.o_kanban_quick_add').click();
             const input = await waitFor(
                 '.o_kanban_quick_create .o_field_widget[name=display_name] input'
             );

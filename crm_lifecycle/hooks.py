@@ -20,14 +20,16 @@ def uninstall_hook(env):
     are posted and paid (a posted or reconciled entry is not deleted with the
     module's data, and a reinstall then fails on it), and the engine's rows
     point to the module's stages, which Odoo deletes before the tables. Then
-    drop the index the module added to account_move."""
+    drop the indexes the module added to account_move."""
     _remove_demo_moves(env)
     # the engine's output goes with the module's tables; its rows first, or
     # they keep Odoo from deleting the module's stages before the tables
     env.cr.execute(SQL("DELETE FROM crm_lifecycle_client"))
-    env.cr.execute(
-        SQL("DROP INDEX IF EXISTS account_move_lifecycle_commercial_partner_index")
-    )
+    for index in (
+        "account_move_lifecycle_commercial_partner_index",
+        "account_move_lifecycle_document_index",
+    ):
+        env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(index)))
 
 
 def _remove_demo_moves(env):

@@ -16,6 +16,16 @@ class AccountMove(models.Model):
             self._table,
             ["commercial_partner_id", "company_id"],
         )
+        # and the posted customer invoices and credit notes of a batch, by
+        # date (``_documents``): without it PostgreSQL combines the indexes on
+        # the move type and the invoice date, which read every document
+        create_index(
+            self.env.cr,
+            "account_move_lifecycle_document_index",
+            self._table,
+            ["commercial_partner_id", "invoice_date"],
+            where="state = 'posted' AND move_type IN ('out_invoice', 'out_refund')",
+        )
         return result
 
     def _lifecycle_enqueue(self):

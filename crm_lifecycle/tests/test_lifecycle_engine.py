@@ -4,12 +4,13 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from .common import LifecycleCase
 
-# queries of one engine batch (metrics, stage, level, RFM, value, logs; the
-# language of the company for the notes of clients without one)
-ENGINE_BATCH_QUERIES = 23
+# queries of one engine batch (JIT off, metrics, stage, level, RFM, value,
+# logs; the language of the company for the notes of clients without one)
+ENGINE_BATCH_QUERIES = 24
 
 
 @tagged("post_install", "-at_install")
@@ -121,6 +122,57 @@ class TestLifecycleEngine(LifecycleCase):
         ):
             self.assertEqual(self.engine._process_queue(), 1)
         self.assertEqual(waiting.attempts, 2)
+
+    @freeze_time("2026-03-20")
+    def test_company_documents_equal_batch_documents(self):
+        """The company-wide form of the documents (rates and RFM bounds of a
+        run: reconciliations grouped once) gives the rows the batch form
+        (one lookup per document) gives, today and as of a past date: paid,
+        partly paid, paid later, reversed and credited invoices."""
+        paid, partial, later, reversed_, credited = (
+            self.create_client(name)
+            for name in ("Paid", "Partial", "Later", "Reversed", "Credited")
+        )
+        self.paid_invoice(paid, 1000.0, "2026-01-10", paid_on="2026-01-20")
+        self.pay(self.invoice(partial, 800.0, "2026-01-15"), 300.0, "2026-02-01")
+        self.pay(self.invoice(later, 500.0, "2026-01-05"), date="2026-03-05")
+        self.reverse(self.invoice(reversed_, 700.0, "2026-01-12"), "2026-02-10", True)
+        refund = self.reverse(
+            self.paid_invoice(credited, 900.0, "2026-01-08"), "2026-02-15"
+        )
+        refund.action_post()
+        self.pay(refund, date="2026-02-20")
+        clients = paid | partial | later | reversed_ | credited
+        self.env.flush_all()
+
+        def rows(as_of, batch):
+            documents = self.engine._documents(
+                self.company, clients.ids if batch else None, as_of
+            )
+            self.env.cr.execute(
+                SQL(
+                    "SELECT * FROM (%s) doc WHERE partner_id = ANY(%s) ORDER BY id",
+                    documents,
+                    clients.ids,
+                )
+            )
+            return self.env.cr.dictfetchall()
+
+        for as_of in (fields.Date.to_date("2026-02-05"), None):
+            company_rows = rows(as_of, batch=False)
+            self.assertEqual(company_rows, rows(as_of, batch=True))
+            by_partner = {}
+            for row in company_rows:
+                by_partner.setdefault(row["partner_id"], []).append(row)
+            if as_of:
+                # not reversed yet: an open invoice
+                self.assertEqual(by_partner[reversed_.id][0]["paid"], 0.0)
+            else:
+                # the reversed invoice and its credit note count for nothing
+                self.assertNotIn(reversed_.id, by_partner)
+            self.assertEqual(by_partner[partial.id][0]["paid"], 300.0)
+            self.assertEqual(by_partner[later.id][0]["paid"], 0.0 if as_of else 500.0)
+            self.assertEqual(len(by_partner[credited.id]), 1 if as_of else 2)
 
     @freeze_time("2026-03-01")
     def test_constant_queries_per_batch(self):

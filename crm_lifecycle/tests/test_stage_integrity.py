@@ -302,7 +302,9 @@ class TestStageBoardUi(HttpCase):
                 throw new Error(`the column menu offers: ${{menu.innerText}}`);
             }}
             // close the menu before using the column
-            document.body.dispatchEvent(new KeyboardEvent('keydown', {{key: 'Escape', bubbles: true}}));
+            document.body.dispatchEvent(
+                new KeyboardEvent('keydown', {{key: 'Escape', bubbles: true}})
+            );
             const closed = Date.now();
             while (document.querySelector('.o-dropdown--kanban-config-menu')) {{
                 if (Date.now() - closed > 20000) {{

@@ -426,14 +426,13 @@ class ResPartner(models.Model):
                 partner.commercial_partner_id.id, 0
             )
 
-    @api.depends("parent_id", "partner_share")
+    @api.depends("parent_id", "user_ids")
     def _compute_is_lifecycle_client(self):
-        company_partners = self.env["res.company"].sudo().search([]).partner_id
+        clients = self.env["crm.lifecycle.engine"]._clients_among(self._origin)
         for partner in self:
-            partner.is_lifecycle_client = (
-                not partner.parent_id
-                and partner.partner_share
-                and partner not in company_partners
+            origin = partner._origin
+            partner.is_lifecycle_client = not partner.parent_id and (
+                origin in clients if origin else not partner.user_ids
             )
 
     def _search_is_lifecycle_client(self, operator, value):
@@ -625,9 +624,7 @@ class ResPartner(models.Model):
         engine = self.env["crm.lifecycle.engine"].sudo()
         for company_id, partner_ids in pending.items():
             partners = Partner.browse(sorted(partner_ids)).exists()
-            clients = partners.commercial_partner_id.filtered_domain(
-                engine._client_domain()
-            )
+            clients = engine._clients_among(partners.commercial_partner_id)
             if not clients:
                 continue
             try:
@@ -642,11 +639,16 @@ class ResPartner(models.Model):
 
     def _lifecycle_set_stage(self, stage, note):
         """Set ``stage`` by hand on these commercial partners in the current
-        company: it is locked, logged in the history and on the chatter."""
+        company: it is locked, logged in the history and on the chatter, and
+        the clients' values are those of the new stage at once. The clients
+        are computed first: the lock counts the purchases known by then."""
         self._lifecycle_check_manual_change()
         company = self.env.company
-        now = fields.Datetime.now()
         partners = self.sudo()
+        engine = self.env["crm.lifecycle.engine"].sudo()
+        run = {}
+        engine._recompute(partners, company, run)
+        now = fields.Datetime.now()
         clients = (
             self.env["crm.lifecycle.client"].sudo()._get_or_create(partners, company)
         )
@@ -690,6 +692,8 @@ class ResPartner(models.Model):
         partners.browse(list(bodies))._message_log_batch(
             bodies=bodies, author_id=self.env.user.partner_id.id
         )
+        # the values of the new stage (potential value, lifetime value)
+        engine._recompute(partners, company, run)
         self.invalidate_model(list(PARTNER_FIELDS))
 
     # ------------------------------------------------------------------

@@ -71,11 +71,10 @@ class CrmLifecycleEngine(models.AbstractModel):
     # Entry points
     # ------------------------------------------------------------------
     @api.model
-    def _recompute(self, partners, companies=None, run=None):
+    def _recompute(self, partners, companies=None):
         """Recompute ``partners`` (any contacts: their commercial entities,
-        when clients, are computed) in ``companies`` (default: the allowed companies) now;
-        ``run`` caches what is read once per company (``_compute_batch``)
-        over several calls.
+        when clients, are computed) in ``companies`` (default: the allowed
+        companies) now.
 
         The engine works as superuser: callers check the user's rights."""
         self = self.sudo()
@@ -92,7 +91,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         commercial_ids = self._clients_among(
             self.env["res.partner"].browse([row[0] for row in self.env.cr.fetchall()])
         ).ids
-        run = {} if run is None else run
+        run = {}
         for company in (companies or self.env.companies).sudo():
             for batch in split_every(self._batch_size(), commercial_ids):
                 self._compute_batch(self.env["res.partner"].browse(batch), company, run)

@@ -254,9 +254,10 @@ class ResPartner(models.Model):
         "lifecycle_potential_value",
         fields.Float,
         "Potential value",
-        help="For clients who have not bought yet: the company's historical "
-        "conversion rate from their stage to new customer × the average "
-        "first-year value of a customer.",
+        help="For clients who have not bought yet and have no weighted "
+        "pipeline: the share of the clients of their stage that became "
+        "customers within twelve months × the average first-year value of a "
+        "customer.",
     )
 
     @api.model
@@ -640,14 +641,20 @@ class ResPartner(models.Model):
     def _lifecycle_set_stage(self, stage, note):
         """Set ``stage`` by hand on these commercial partners in the current
         company: it is locked, logged in the history and on the chatter, and
-        the clients' values are those of the new stage at once. The clients
-        are computed first: the lock counts the purchases known by then."""
+        the clients are computed with it at once (their values are those of
+        the new stage). The lock counts the paid purchases of today: only a
+        later one ends it."""
         self._lifecycle_check_manual_change()
         company = self.env.company
         partners = self.sudo()
         engine = self.env["crm.lifecycle.engine"].sudo()
-        run = {}
-        engine._recompute(partners, company, run)
+        # the client row may not know a purchase of the queue yet
+        purchases = {
+            row["partner_id"]: row["purchase_count"]
+            for row in engine._query_invoices(
+                partners.ids, company, fields.Date.context_today(partners)
+            )
+        }
         now = fields.Datetime.now()
         clients = (
             self.env["crm.lifecycle.client"].sudo()._get_or_create(partners, company)
@@ -685,7 +692,7 @@ class ResPartner(models.Model):
                     "stage_id": stage.id,
                     "stage_locked": True,
                     "stage_date": now,
-                    "lock_purchase_count": client.purchase_count,
+                    "lock_purchase_count": purchases.get(client.partner_id.id, 0),
                 }
             )
         self.env["crm.lifecycle.history"].sudo().create(history)
@@ -693,7 +700,7 @@ class ResPartner(models.Model):
             bodies=bodies, author_id=self.env.user.partner_id.id
         )
         # the values of the new stage (potential value, lifetime value)
-        engine._recompute(partners, company, run)
+        engine._recompute(partners, company)
         self.invalidate_model(list(PARTNER_FIELDS))
 
     # ------------------------------------------------------------------

@@ -73,8 +73,9 @@ class CrmLifecycleReport(models.Model):
     potential_value = fields.Monetary(
         string="Potential of prospects",
         readonly=True,
-        help="Clients who have not bought yet × their stage's historical "
-        "conversion rate × the average first-year value.",
+        help="Clients who have not bought yet and have no weighted pipeline: "
+        "the share of the clients of their stage that became customers within "
+        "twelve months × the average first-year value of a customer.",
     )
     customer_capital = fields.Monetary(
         readonly=True,

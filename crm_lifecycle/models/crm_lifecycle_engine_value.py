@@ -242,7 +242,9 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         )
         rows = self.env.cr.fetchall()
-        has_snapshots = any(stage_id is None and count for stage_id, _, count, _ in rows)
+        has_snapshots = any(
+            stage_id is None and count for stage_id, _, count, _ in rows
+        )
         rows = [row for row in rows if row[0] is not None]
         if any(over for _, over, _, _ in rows):
             rows = [row for row in rows if row[1]]

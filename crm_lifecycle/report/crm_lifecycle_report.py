@@ -4,7 +4,6 @@ import itertools
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-
 # RFM scores, 1 to 5 by fifths of the company's customers of the RFM period.
 RECENCY_SCORES = [
     ("1", "1 — bought longest ago"),
@@ -151,7 +150,14 @@ class CrmLifecycleReport(models.Model):
 
     @api.model
     def _read_group(
-        self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None
+        self,
+        domain,
+        groupby=(),
+        aggregates=(),
+        having=(),
+        offset=0,
+        limit=None,
+        order=None,
     ):
         """Grouped by the RFM scores only (the grid), every score is there,
         empty ones too: the pivot reads its cells in one grouping of rows

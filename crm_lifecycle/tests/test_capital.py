@@ -94,9 +94,7 @@ class TestCustomerCapital(LifecycleCase):
 
         snapshot_stages = {
             (snapshot.partner_id.name, snapshot.date): snapshot.stage_id.code
-            for snapshot in self.Snapshot.search(
-                [("company_id", "=", self.company.id)]
-            )
+            for snapshot in self.Snapshot.search([("company_id", "=", self.company.id)])
         }
         self.assertEqual(
             {
@@ -214,7 +212,9 @@ class TestCustomerCapital(LifecycleCase):
             {"name": "Customer's buyer", "parent_id": customer.id}
         )
         self.paid_invoice(customer, 400.0, date.today())
-        former = new_test_user(self.env, login="capital_former", groups="base.group_user")
+        former = new_test_user(
+            self.env, login="capital_former", groups="base.group_user"
+        )
         former.action_archive()
         self.recompute(buyer | customer | former.partner_id)
         self.assertEqual(self.stage_of(buyer), "new_customer")
@@ -242,7 +242,8 @@ class TestCustomerCapital(LifecycleCase):
         self.assertNotIn(former.partner_id, clients)
         self.assertNotIn(self.env.ref("base.public_partner"), clients)
         self.assertEqual(
-            set(self.Snapshot._clients(self.company)) & {buyer.id, former.partner_id.id},
+            set(self.Snapshot._clients(self.company))
+            & {buyer.id, former.partner_id.id},
             set(),
         )
         reported = self.env["crm.lifecycle.report"].search(

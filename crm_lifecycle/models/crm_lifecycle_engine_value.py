@@ -201,7 +201,9 @@ class CrmLifecycleEngine(models.AbstractModel):
           clients that entered the stage and reached a customer stage within
           twelve months of it;
         - in funnel order (``PRE_CUSTOMER_CODES``) the rates never fall
-          (``rising_rates``)."""
+          (``rising_rates``); a stage seen on fewer clients than the
+          company's minimum has no rate of its own (the one before it).
+        """
         pre_customer = stages.filtered(lambda s: s.code in PRE_CUSTOMER_CODES).sorted(
             lambda s: (PRE_CUSTOMER_CODES.index(s.code), s.sequence, s.id)
         )
@@ -225,12 +227,13 @@ class CrmLifecycleEngine(models.AbstractModel):
                        date + interval '12 months' < %(today)s AS over,
                        count(*),
                        count(*) FILTER (WHERE next_customer_date
-                                        <= date + interval '12 months')
+                                        <= date + interval '12 months'),
+                       count(DISTINCT partner_id)
                   FROM snapshot
                  WHERE stage_id = ANY(%(pre_customer)s)
                  GROUP BY 1, 2
                 UNION ALL
-                SELECT NULL, NULL, count(*), 0 FROM (
+                SELECT NULL, NULL, count(*), 0, 0 FROM (
                     SELECT 1 FROM crm_lifecycle_snapshot
                      WHERE company_id = %(company)s AND date < %(today)s
                      LIMIT 1) any_snapshot
@@ -242,26 +245,27 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         )
         rows = self.env.cr.fetchall()
-        has_snapshots = any(
-            stage_id is None and count for stage_id, _, count, _ in rows
-        )
+        has_snapshots = any(row[0] is None and row[2] for row in rows)
         rows = [row for row in rows if row[0] is not None]
-        if any(over for _, over, _, _ in rows):
+        if any(row[1] for row in rows):
             rows = [row for row in rows if row[1]]
-        counts = {}
-        for stage_id, _over, count, converted in rows:
-            total = counts.setdefault(stage_id, [0, 0])
-            total[0] += count
-            total[1] += converted
+        # {stage id: (rows, converted rows, different clients)}
+        counts = {row[0]: row[2:] for row in rows}
         if not has_snapshots:
             counts = self._history_conversions(company, today, pre_customer, customer)
-        return rising_rates(
-            [(stage.id, *counts.get(stage.id, (0, 0))) for stage in pre_customer]
-        )
+        # a stage seen on too few clients says too little on its own
+        minimum = max(company.lifecycle_conversion_min_clients, 1)
+        observations = []
+        for stage in pre_customer:
+            count, converted, clients = counts.get(stage.id, (0, 0, 0))
+            if clients < minimum:
+                count = converted = 0
+            observations.append((stage.id, count, converted))
+        return rising_rates(observations)
 
     def _history_conversions(self, company, today, pre_customer, customer):
-        """{stage id: (clients, converted)}: the clients that entered each
-        stage of ``pre_customer`` (lifecycle history written before
+        """{stage id: (clients, converted, clients)}: the clients that entered
+        each stage of ``pre_customer`` (lifecycle history written before
         ``today``) and those of them that entered a stage of ``customer``
         within twelve months."""
         self.env["crm.lifecycle.history"].flush_model()
@@ -305,7 +309,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         )
         return {
-            stage_id: (count, converted)
+            stage_id: (count, converted, count)
             for stage_id, count, converted in self.env.cr.fetchall()
         }
 

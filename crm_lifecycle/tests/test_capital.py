@@ -29,6 +29,8 @@ class TestCustomerCapital(LifecycleCase):
                 "lifecycle_default_interval_days": 365,
                 "lifecycle_clv_horizon_years": 3,
                 "lifecycle_lost_days": 730,
+                # a few clients make the example's rates
+                "lifecycle_conversion_min_clients": 1,
             }
         )
         # months after the real date: records are created (create_date, set
@@ -121,6 +123,19 @@ class TestCustomerCapital(LifecycleCase):
             {"target": 0.25, "prospect": 0.5},
         )
         self.assertEqual(rates[self.stage["opportunity"].id], 1.0)
+        # a stage seen on fewer clients than the minimum of Settings takes the
+        # rate of the stage before it: 2 prospects and 1 opportunity, under 3
+        self.company.lifecycle_conversion_min_clients = 3
+        self.assertEqual(
+            set(self.engine._conversion_rates(self.company, today, stages).values()),
+            {0.25},
+        )
+        self.company.lifecycle_conversion_min_clients = 5
+        self.assertEqual(
+            set(self.engine._conversion_rates(self.company, today, stages).values()),
+            {0.0},
+        )
+        self.company.lifecycle_conversion_min_clients = 1
         # as of a past date, only the snapshots before it: as of the second
         # month end, the first one, in which nobody had bought yet
         past = self.engine._conversion_rates(self.company, self.ends[1], stages)

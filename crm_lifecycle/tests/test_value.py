@@ -99,6 +99,7 @@ class TestClientValue(LifecycleCase):
             {
                 "lifecycle_default_interval_days": 365,
                 "lifecycle_clv_horizon_years": 3,
+                "lifecycle_conversion_min_clients": 1,
             }
         )
         clients = {code: self.create_client(f"Client {code}") for code in "ABCDEF"}

@@ -20,11 +20,11 @@ QUINTILES = [0.2, 0.4, 0.6, 0.8]
 
 
 def rising_rates(observations):
-    """{key: rate} from ``observations``, (key, clients, converted) in funnel
+    """{key: rate} from ``observations``, (key, observed, converted) in funnel
     order, such that a later stage never converts less than an earlier one:
     where a stage converted less than the one before it, the two are pooled
-    (converted / clients of both), again until the rates rise (the weighted
-    isotonic regression of the rates). A stage without clients takes the
+    (converted / observed of both), again until the rates rise (the weighted
+    isotonic regression of the rates). A stage observed on nobody takes the
     rate of the stage before it (0 for the first)."""
     blocks = []  # [keys, clients, converted]
     for key, clients, converted in observations:
@@ -264,10 +264,11 @@ class CrmLifecycleEngine(models.AbstractModel):
         return rising_rates(observations)
 
     def _history_conversions(self, company, today, pre_customer, customer):
-        """{stage id: (clients, converted, clients)}: the clients that entered
-        each stage of ``pre_customer`` (lifecycle history written before
-        ``today``) and those of them that entered a stage of ``customer``
-        within twelve months."""
+        """{stage id: (clients, converted, clients)}, as ``_conversion_rates``
+        counts (observed, converted, different clients): the clients that
+        entered each stage of ``pre_customer`` (lifecycle history written
+        before ``today``, each client once) and those of them that entered a
+        stage of ``customer`` within twelve months."""
         self.env["crm.lifecycle.history"].flush_model()
         # as of a past date, the history written before that day (a run on
         # that day reads the rates before it writes its own history)

@@ -260,8 +260,7 @@ class CrmLifecycleSnapshot(models.Model):
                     self.env["ir.cron"]._notify_progress(
                         done=done, remaining=len(clients) * len(dates) - done
                     )
-                    # progress shown, memory of one batch, a failure loses
-                    # one batch of work
+                    # progress shown; a failure loses one batch of work
                     self.env.cr.commit()  # pylint: disable=invalid-commit
                 self.env.invalidate_all()
         _logger.info(

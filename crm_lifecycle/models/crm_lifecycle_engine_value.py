@@ -19,6 +19,37 @@ PRE_CUSTOMER_CODES = ("target", "prospect", "opportunity")
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
 
 
+def rising_rates(observations):
+    """{key: rate} from ``observations``, (key, observed, converted) in funnel
+    order, such that a later stage never converts less than an earlier one:
+    where a stage converted less than the one before it, the two are pooled
+    (converted / observed of both), again until the rates rise (the weighted
+    isotonic regression of the rates). A stage observed on nobody takes the
+    rate of the stage before it (0 for the first)."""
+    blocks = []  # [keys, clients, converted]
+    for key, clients, converted in observations:
+        if not clients:
+            continue
+        blocks.append([[key], clients, converted])
+        while (
+            len(blocks) > 1
+            and blocks[-2][2] * blocks[-1][1] > blocks[-1][2] * blocks[-2][1]
+        ):
+            keys, clients, converted = blocks.pop()
+            blocks[-1][0] += keys
+            blocks[-1][1] += clients
+            blocks[-1][2] += converted
+    pooled = {
+        key: converted / clients for keys, clients, converted in blocks for key in keys
+    }
+    rates = {}
+    rate = 0.0
+    for key, _clients, _converted in observations:
+        rate = pooled.get(key, rate)
+        rates[key] = rate
+    return rates
+
+
 class CrmLifecycleEngine(models.AbstractModel):
     _inherit = "crm.lifecycle.engine"
 
@@ -108,8 +139,8 @@ class CrmLifecycleEngine(models.AbstractModel):
           last that bought again in the last year;
         - ``first_year_value``: average paid revenue of a customer in its
           first twelve months (customers whose first year is over, else all);
-        - ``conversion``: per pre-customer stage, the share of the clients
-          that entered it and later became customers (lifecycle history).
+        - ``conversion``: per pre-customer stage, the share of its clients
+          that became customers within twelve months (``_conversion_rates``).
         """
         year_ago = today - relativedelta(years=1)
         self.env.cr.execute(
@@ -150,8 +181,94 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         )
         base, retained, first_year_value = self.env.cr.fetchone()
-        pre_customer = stages.filtered(lambda s: s.code in PRE_CUSTOMER_CODES)
+        return {
+            "retention": retained / base if base else 0.0,
+            "first_year_value": float(first_year_value),
+            "conversion": self._conversion_rates(company, today, stages),
+        }
+
+    def _conversion_rates(self, company, today, stages):
+        """{stage id: rate} of the pre-customer stages as of ``today``: the
+        share of the clients at the stage at a month end that were at a
+        customer stage at one of the next twelve month ends, from the
+        snapshots dated before ``today`` (a run reads what was there before
+        it, as of a past date too):
+
+        - the month ends of which the twelve months are over (more than a
+          year before ``today``); while there are none, every month end
+          before ``today`` (the months after it so far);
+        - without any snapshot of the company yet, the lifecycle history: the
+          clients that entered the stage and reached a customer stage within
+          twelve months of it;
+        - in funnel order (``PRE_CUSTOMER_CODES``) the rates never fall
+          (``rising_rates``); a stage seen on fewer clients than the
+          company's minimum has no rate of its own (the one before it).
+        """
+        pre_customer = stages.filtered(lambda s: s.code in PRE_CUSTOMER_CODES).sorted(
+            lambda s: (PRE_CUSTOMER_CODES.index(s.code), s.sequence, s.id)
+        )
         customer = stages.filtered("is_customer_stage")
+        self.env["crm.lifecycle.snapshot"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH snapshot AS (
+                    SELECT partner_id, date, stage_id,
+                           min(date) FILTER (
+                               WHERE stage_id = ANY(%(customer)s)) OVER (
+                               PARTITION BY partner_id ORDER BY date
+                               ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+                           ) AS next_customer_date
+                      FROM crm_lifecycle_snapshot
+                     WHERE company_id = %(company)s
+                       AND date < %(today)s
+                )
+                SELECT stage_id,
+                       date + interval '12 months' < %(today)s AS over,
+                       count(*),
+                       count(*) FILTER (WHERE next_customer_date
+                                        <= date + interval '12 months'),
+                       count(DISTINCT partner_id)
+                  FROM snapshot
+                 WHERE stage_id = ANY(%(pre_customer)s)
+                 GROUP BY 1, 2
+                UNION ALL
+                SELECT NULL, NULL, count(*), 0, 0 FROM (
+                    SELECT 1 FROM crm_lifecycle_snapshot
+                     WHERE company_id = %(company)s AND date < %(today)s
+                     LIMIT 1) any_snapshot
+                """,
+                company=company.id,
+                today=today,
+                customer=customer.ids,
+                pre_customer=pre_customer.ids,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        has_snapshots = any(row[0] is None and row[2] for row in rows)
+        rows = [row for row in rows if row[0] is not None]
+        if any(row[1] for row in rows):
+            rows = [row for row in rows if row[1]]
+        # {stage id: (rows, converted rows, different clients)}
+        counts = {row[0]: row[2:] for row in rows}
+        if not has_snapshots:
+            counts = self._history_conversions(company, today, pre_customer, customer)
+        # a stage seen on too few clients says too little on its own
+        minimum = max(company.lifecycle_conversion_min_clients, 1)
+        observations = []
+        for stage in pre_customer:
+            count, converted, clients = counts.get(stage.id, (0, 0, 0))
+            if clients < minimum:
+                count = converted = 0
+            observations.append((stage.id, count, converted))
+        return rising_rates(observations)
+
+    def _history_conversions(self, company, today, pre_customer, customer):
+        """{stage id: (clients, converted, clients)}, as ``_conversion_rates``
+        counts (observed, converted, different clients): the clients that
+        entered each stage of ``pre_customer`` (lifecycle history written
+        before ``today``, each client once) and those of them that entered a
+        stage of ``customer`` within twelve months."""
         self.env["crm.lifecycle.history"].flush_model()
         # as of a past date, the history written before that day (a run on
         # that day reads the rates before it writes its own history)
@@ -171,17 +288,19 @@ class CrmLifecycleEngine(models.AbstractModel):
                      GROUP BY partner_id, stage_to_id
                 ),
                 converted AS (
-                    SELECT partner_id, min(date) AS date
+                    SELECT partner_id, date
                       FROM crm_lifecycle_history
                      WHERE company_id = %(company)s
                        AND stage_to_id = ANY(%(customer)s)
                        %(written)s
-                     GROUP BY partner_id
                 )
                 SELECT e.stage_id, count(*),
-                       count(c.partner_id) FILTER (WHERE c.date >= e.date)
+                       count(*) FILTER (WHERE EXISTS (
+                           SELECT 1 FROM converted c
+                            WHERE c.partner_id = e.partner_id
+                              AND c.date >= e.date
+                              AND c.date <= e.date + interval '12 months'))
                   FROM entered e
-                  LEFT JOIN converted c ON c.partner_id = e.partner_id
                  GROUP BY e.stage_id
                 """,
                 company=company.id,
@@ -190,14 +309,9 @@ class CrmLifecycleEngine(models.AbstractModel):
                 written=written,
             )
         )
-        conversion = {
-            stage_id: converted / entered
-            for stage_id, entered, converted in self.env.cr.fetchall()
-        }
         return {
-            "retention": retained / base if base else 0.0,
-            "first_year_value": float(first_year_value),
-            "conversion": conversion,
+            stage_id: (count, converted, count)
+            for stage_id, count, converted in self.env.cr.fetchall()
         }
 
     # ------------------------------------------------------------------
@@ -340,7 +454,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         left as a client, where a client of the company stays one more year with
         the probability ``retention``: Σ retention^t for t < horizon years.
         Lost clients are worth nothing more. Clients who have not bought yet
-        have a potential value instead (conversion rate × first-year value)."""
+        have a potential value instead (conversion rate of their stage ×
+        first-year value), unless they have a weighted pipeline: their open
+        opportunities are their value then, counted once in the customer
+        capital."""
         clv = potential = 0.0
         purchases = values["purchase_count"]
         if purchases and stage.code != "lost":
@@ -349,7 +466,11 @@ class CrmLifecycleEngine(models.AbstractModel):
             retention = context["retention"]
             years = sum(retention**year for year in range(context["clv_horizon_years"]))
             clv = average * per_year * years
-        elif not purchases and stage.code in PRE_CUSTOMER_CODES:
+        elif (
+            not purchases
+            and stage.code in PRE_CUSTOMER_CODES
+            and not values["pipeline_expected_revenue"]
+        ):
             rate = context["conversion"].get(stage.id, 0.0)
             potential = rate * context["first_year_value"]
         digits = context["decimal_places"]

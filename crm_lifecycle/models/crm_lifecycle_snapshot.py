@@ -9,6 +9,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL, create_index, split_every
 
 from .crm_lifecycle_client import json_rows, visible_in
+from .crm_lifecycle_engine import METRIC_FIELDS
 
 _logger = logging.getLogger(__name__)
 
@@ -241,28 +242,30 @@ class CrmLifecycleSnapshot(models.Model):
     @api.model
     def _rebuild_dates(self, company, dates, auto_commit=False):
         """Snapshots of ``company`` at ``dates`` (oldest first) computed with
-        the engine as of each date, by batches of clients: each batch walks
-        the dates in order, carrying the state of one month end (loyalty
-        level and grace) to the next."""
+        the engine as of each date, by batches of clients: every client of a
+        month end before the next one, whose conversion rates read them
+        (``_conversion_rates``); what a client carries from one month end to
+        the next (its stage, loyalty level and grace) is kept for all."""
         clients = self._clients(company)
         engine = self.env["crm.lifecycle.engine"]
         run = {}
+        states = {}
         done = 0
-        for batch in split_every(engine._batch_size(), clients):
-            states = {}
-            for date in dates:
+        batches = list(split_every(engine._batch_size(), clients))
+        for date in dates:
+            for batch in batches:
                 self._upsert_as_of(company, date, batch, run, states)
-            done += len(batch)
-            if auto_commit:
-                self.env["ir.cron"]._notify_progress(
-                    done=done, remaining=len(clients) - done
-                )
-                # a batch committed is never computed again if the cron stops
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            self.env.invalidate_all()
+                done += len(batch)
+                if auto_commit:
+                    self.env["ir.cron"]._notify_progress(
+                        done=done, remaining=len(clients) * len(dates) - done
+                    )
+                    # progress shown; a failure loses one batch of work
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                self.env.invalidate_all()
         _logger.info(
             "Lifecycle: %s clients of company %s rebuilt over %s month ends",
-            done,
+            len(clients),
             company.id,
             len(dates),
         )
@@ -304,7 +307,19 @@ class CrmLifecycleSnapshot(models.Model):
             self.env["res.partner"].browse(existing), company, date, run, states
         )
         if states is not None:
-            states.update(results)
+            # what the next month end goes on from, as the client row would
+            # (the metrics are computed again): kept for every client
+            carried = [
+                name
+                for name in self.env["crm.lifecycle.client"]._state_columns()
+                if name not in METRIC_FIELDS
+            ]
+            states.update(
+                {
+                    partner_id: {name: row.get(name) for name in carried}
+                    for partner_id, row in results.items()
+                }
+            )
         Client = self.env["crm.lifecycle.client"]
         converters = [
             (name, Client._sql_converter(Client._fields[name], company.currency_id))

@@ -70,6 +70,14 @@ class ResCompany(models.Model):
         default=5,
         help="How many years ahead the client lifetime value counts.",
     )
+    lifecycle_conversion_min_clients = fields.Integer(
+        string="Clients for a conversion rate",
+        default=10,
+        help="A pre-customer stage has a conversion rate of its own once the "
+        "month-end snapshots show at least this many different clients at it; "
+        "before, it takes the rate of the stage before it (none for target), "
+        "and its clients have no potential value of their own.",
+    )
 
     # History
     lifecycle_snapshot_months = fields.Integer(

@@ -42,6 +42,9 @@ class ResConfigSettings(models.TransientModel):
     lifecycle_clv_horizon_years = fields.Integer(
         related="company_id.lifecycle_clv_horizon_years", readonly=False
     )
+    lifecycle_conversion_min_clients = fields.Integer(
+        related="company_id.lifecycle_conversion_min_clients", readonly=False
+    )
     lifecycle_snapshot_months = fields.Integer(
         related="company_id.lifecycle_snapshot_months", readonly=False
     )

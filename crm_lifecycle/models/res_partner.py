@@ -254,9 +254,10 @@ class ResPartner(models.Model):
         "lifecycle_potential_value",
         fields.Float,
         "Potential value",
-        help="For clients who have not bought yet: the company's historical "
-        "conversion rate from their stage to new customer × the average "
-        "first-year value of a customer.",
+        help="For clients who have not bought yet and have no weighted "
+        "pipeline: the share of the clients of their stage that became "
+        "customers within twelve months × the average first-year value of a "
+        "customer.",
     )
 
     @api.model
@@ -426,14 +427,13 @@ class ResPartner(models.Model):
                 partner.commercial_partner_id.id, 0
             )
 
-    @api.depends("parent_id", "partner_share")
+    @api.depends("parent_id", "user_ids")
     def _compute_is_lifecycle_client(self):
-        company_partners = self.env["res.company"].sudo().search([]).partner_id
+        clients = self.env["crm.lifecycle.engine"]._clients_among(self._origin)
         for partner in self:
-            partner.is_lifecycle_client = (
-                not partner.parent_id
-                and partner.partner_share
-                and partner not in company_partners
+            origin = partner._origin
+            partner.is_lifecycle_client = not partner.parent_id and (
+                origin in clients if origin else not partner.user_ids
             )
 
     def _search_is_lifecycle_client(self, operator, value):
@@ -625,9 +625,7 @@ class ResPartner(models.Model):
         engine = self.env["crm.lifecycle.engine"].sudo()
         for company_id, partner_ids in pending.items():
             partners = Partner.browse(sorted(partner_ids)).exists()
-            clients = partners.commercial_partner_id.filtered_domain(
-                engine._client_domain()
-            )
+            clients = engine._clients_among(partners.commercial_partner_id)
             if not clients:
                 continue
             try:
@@ -642,11 +640,22 @@ class ResPartner(models.Model):
 
     def _lifecycle_set_stage(self, stage, note):
         """Set ``stage`` by hand on these commercial partners in the current
-        company: it is locked, logged in the history and on the chatter."""
+        company: it is locked, logged in the history and on the chatter, and
+        the clients are computed with it at once (their values are those of
+        the new stage). The lock counts the paid purchases of today: only a
+        later one ends it."""
         self._lifecycle_check_manual_change()
         company = self.env.company
-        now = fields.Datetime.now()
         partners = self.sudo()
+        engine = self.env["crm.lifecycle.engine"].sudo()
+        # the client row may not know a purchase of the queue yet
+        purchases = {
+            row["partner_id"]: row["purchase_count"]
+            for row in engine._query_invoices(
+                partners.ids, company, fields.Date.context_today(partners)
+            )
+        }
+        now = fields.Datetime.now()
         clients = (
             self.env["crm.lifecycle.client"].sudo()._get_or_create(partners, company)
         )
@@ -683,13 +692,15 @@ class ResPartner(models.Model):
                     "stage_id": stage.id,
                     "stage_locked": True,
                     "stage_date": now,
-                    "lock_purchase_count": client.purchase_count,
+                    "lock_purchase_count": purchases.get(client.partner_id.id, 0),
                 }
             )
         self.env["crm.lifecycle.history"].sudo().create(history)
         partners.browse(list(bodies))._message_log_batch(
             bodies=bodies, author_id=self.env.user.partner_id.id
         )
+        # the values of the new stage (potential value, lifetime value)
+        engine._recompute(partners, company)
         self.invalidate_model(list(PARTNER_FIELDS))
 
     # ------------------------------------------------------------------

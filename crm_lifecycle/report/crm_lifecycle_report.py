@@ -1,6 +1,25 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import itertools
+
 from odoo import api, fields, models
 from odoo.tools import SQL
+
+# RFM scores, 1 to 5 by fifths of the company's customers of the RFM period.
+RECENCY_SCORES = [
+    ("1", "1 — bought longest ago"),
+    ("2", "2 — bought long ago"),
+    ("3", "3 — bought a while ago"),
+    ("4", "4 — bought recently"),
+    ("5", "5 — bought most recently"),
+]
+FREQUENCY_SCORES = [
+    ("1", "1 — fewest purchases"),
+    ("2", "2 — few purchases"),
+    ("3", "3 — some purchases"),
+    ("4", "4 — many purchases"),
+    ("5", "5 — most purchases"),
+]
+GRID_FIELDS = ("rfm_recency", "rfm_frequency")
 
 
 class CrmLifecycleReport(models.Model):
@@ -26,8 +45,14 @@ class CrmLifecycleReport(models.Model):
     )
     loyalty_level_id = fields.Many2one("crm.loyalty.level", readonly=True)
     rfm_segment_id = fields.Many2one("crm.rfm.segment", readonly=True)
-    rfm_recency = fields.Integer(string="Recency", readonly=True, aggregator=None)
-    rfm_frequency = fields.Integer(string="Frequency", readonly=True, aggregator=None)
+    # the axes of the RFM grid: every score is a row or a column, with what it
+    # means, even when no client has it (``_read_group``)
+    rfm_recency = fields.Selection(
+        RECENCY_SCORES, string="Recency", readonly=True, group_expand=True
+    )
+    rfm_frequency = fields.Selection(
+        FREQUENCY_SCORES, string="Frequency", readonly=True, group_expand=True
+    )
     rfm_monetary = fields.Integer(string="Monetary", readonly=True, aggregator=None)
     client_count = fields.Integer(string="Clients", readonly=True)
     purchase_count = fields.Integer(string="Paid Purchases", readonly=True)
@@ -47,8 +72,9 @@ class CrmLifecycleReport(models.Model):
     potential_value = fields.Monetary(
         string="Potential of prospects",
         readonly=True,
-        help="Clients who have not bought yet × their stage's historical "
-        "conversion rate × the average first-year value.",
+        help="Clients who have not bought yet and have no weighted pipeline: "
+        "the share of the clients of their stage that became customers within "
+        "twelve months × the average first-year value of a customer.",
     )
     customer_capital = fields.Monetary(
         readonly=True,
@@ -82,8 +108,8 @@ class CrmLifecycleReport(models.Model):
                    p.user_id, u.sale_team_id AS team_id, p.industry_id,
                    p.country_id, p.state_id,
                    cl.stage_id, cl.loyalty_level_id, cl.rfm_segment_id,
-                   coalesce(cl.rfm_recency, 0) AS rfm_recency,
-                   coalesce(cl.rfm_frequency, 0) AS rfm_frequency,
+                   nullif(cl.rfm_recency, 0)::varchar AS rfm_recency,
+                   nullif(cl.rfm_frequency, 0)::varchar AS rfm_frequency,
                    coalesce(cl.rfm_monetary, 0) AS rfm_monetary,
                    1 AS client_count,
                    coalesce(cl.purchase_count, 0) AS purchase_count,
@@ -103,6 +129,9 @@ class CrmLifecycleReport(models.Model):
               LEFT JOIN crm_lifecycle_stage s ON s.id = cl.stage_id
               LEFT JOIN res_users u ON u.id = p.user_id
              WHERE p.active
+               -- a client given a user since its last computation is no
+               -- longer a client (the queue forgets its row)
+               AND NOT EXISTS (SELECT 1 FROM res_users pu WHERE pu.partner_id = p.id)
               ) client
             """,
             currency_table=currency_table,
@@ -118,3 +147,56 @@ class CrmLifecycleReport(models.Model):
     @property
     def _table_query(self):
         return self._query()
+
+    @api.model
+    def _read_group(
+        self,
+        domain,
+        groupby=(),
+        aggregates=(),
+        having=(),
+        offset=0,
+        limit=None,
+        order=None,
+    ):
+        """Grouped by the RFM scores only (the grid), every score is there,
+        empty ones too: the pivot reads its cells in one grouping of rows
+        and columns, where Odoo expands the groups of neither."""
+        rows = super()._read_group(
+            domain, groupby, aggregates, having, offset, limit, order
+        )
+        if (
+            not groupby
+            or having
+            or offset
+            or limit
+            or any(spec not in GRID_FIELDS for spec in groupby)
+        ):
+            return rows
+        width = len(groupby)
+        found = {row[:width]: row for row in rows}
+        # an empty cell counts nothing and sums to zero
+        empty = tuple(
+            0
+            if spec == "__count" or spec.endswith((":sum", ":count"))
+            else self._read_group_empty_value(spec)
+            for spec in aggregates
+        )
+        grid = list(
+            itertools.product(
+                *(self._fields[spec].get_values(self.env) for spec in groupby)
+            )
+        )
+        result = [found.pop(key, key + empty) for key in grid]
+        # clients without scores, when the domain keeps them
+        result += found.values()
+        # in the order asked for, on the scores (ascending by default)
+        for term in reversed((order or "").split(",")):
+            name, _, direction = term.strip().partition(" ")
+            if name in groupby:
+                index = list(groupby).index(name)
+                result.sort(
+                    key=lambda row, index=index: row[index] or "",
+                    reverse=direction.strip().lower() == "desc",
+                )
+        return result

@@ -5,6 +5,7 @@ from . import test_lifecycle_engine
 from . import test_lifecycle_client
 from . import test_loyalty
 from . import test_value
+from . import test_capital
 from . import test_handover
 from . import test_partner_merge
 from . import test_playbook

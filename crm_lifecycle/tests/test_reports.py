@@ -90,9 +90,7 @@ class TestReports(LifecycleCase):
         cls.env.cr.execute(
             SQL(
                 "UPDATE crm_lead SET create_date = %s WHERE id = %s",
-                datetime.combine(
-                    cls.months[month] + timedelta(days=day - 1), time(12)
-                ),
+                datetime.combine(cls.months[month] + timedelta(days=day - 1), time(12)),
                 lead.id,
             )
         )
@@ -292,9 +290,7 @@ class TestReports(LifecycleCase):
         self.assertEqual((month.customers_start, month.churned_count), (4, 1))
         self.assertAlmostEqual(month.churn_rate, 100.0 / 4)
         self.assertAlmostEqual(month.yearly_churn_rate, 100 * (1 - (3 / 4) ** 12))
-        self.assertEqual(
-            (month.churn_target_min, month.churn_target_max), (15.0, 20.0)
-        )
+        self.assertEqual((month.churn_target_min, month.churn_target_max), (15.0, 20.0))
         self.assertEqual(month.target_status, "above")
         [quiet] = Rate.search(
             [
@@ -395,7 +391,9 @@ class TestReports(LifecycleCase):
                 self.assertAlmostEqual(row.opening_capital, capital(client, previous))
                 self.assertAlmostEqual(row.closing_capital, capital(client, end))
         # E set lost by hand in the third month: its capital churned
-        e = rows.filtered(lambda row: row.partner_id == self.e and row.date == self.ends[2])
+        e = rows.filtered(
+            lambda row: row.partner_id == self.e and row.date == self.ends[2]
+        )
         self.assertTrue(e.opening_capital)
         self.assertEqual(e.churned_capital, -e.opening_capital)
         self.assertEqual(e.acquired_capital, 0.0)

@@ -135,6 +135,12 @@ class TestReports(LifecycleCase):
                 (self.ends[3], "lost"): 1,
             },
         )
+        # the filter by tag: the client's tags
+        tag = self.env["res.partner.category"].create({"name": "Key account"})
+        self.a.category_id = tag
+        self.assertEqual(
+            Report.search([("category_ids", "in", tag.ids)]).partner_id, self.a
+        )
         # the share of a month end's clients: 100 % over all of them
         for end in self.ends:
             rows = Report.search([("date", "=", end)])

@@ -80,10 +80,15 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from lxml import etree
+
 import odoo
 from odoo import Command, api, fields
 from odoo.modules.registry import Registry
 from odoo.tools import SQL
+from odoo.tools.safe_eval import datetime as safe_datetime
+from odoo.tools.safe_eval import dateutil, safe_eval
+from odoo.tools.safe_eval import time as safe_time
 
 _logger = logging.getLogger("crm_lifecycle.bench.scale_data")
 
@@ -1518,3 +1523,124 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+# ----------------------------------------------------------------------
+# Snapshots and reports
+# ----------------------------------------------------------------------
+SNAPSHOT_FLOOR_COLUMNS = (
+    "stage_id",
+    "loyalty_level_id",
+    "rfm_segment_id",
+    "purchase_count",
+    "first_purchase_date",
+    "paid_revenue",
+    "receivable_open",
+    "clv",
+)
+
+
+def snapshot_floor(cr, company_id, dates, repeat=3):
+    """Seconds of one bare INSERT … SELECT of a snapshot row per client row
+    of the company and date of ``dates`` into a table like the snapshots'
+    (its indexes and unique key included): the best of ``repeat``, each
+    rolled back."""
+    columns = SQL(", ").join(SQL.identifier(name) for name in SNAPSHOT_FLOOR_COLUMNS)
+    values = SQL(", ").join(
+        SQL.identifier("c", name) for name in SNAPSHOT_FLOOR_COLUMNS
+    )
+    timings = []
+    for _index in range(repeat):
+        with _rolled_back(cr):
+            cr.execute(
+                SQL(
+                    "CREATE TEMP TABLE scale_floor_snapshot"
+                    " (LIKE crm_lifecycle_snapshot INCLUDING ALL)"
+                )
+            )
+            start = time.perf_counter()
+            cr.execute(
+                SQL(
+                    """
+                    INSERT INTO scale_floor_snapshot
+                           (date, partner_id, company_id, %(columns)s,
+                            customer_capital)
+                    SELECT d.date, c.partner_id, c.company_id, %(values)s,
+                           c.clv + c.potential_value
+                      FROM crm_lifecycle_client c
+                     CROSS JOIN unnest(%(dates)s::date[]) AS d(date)
+                     WHERE c.company_id = %(company)s
+                    """,
+                    columns=columns,
+                    values=values,
+                    dates=list(dates),
+                    company=company_id,
+                )
+            )
+            timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def report_timings(env):
+    """{model: seconds} of the read_group each report of crm_lifecycle runs
+    when it opens: the first view of its action (graph or pivot: its
+    groupbys and measures; list: the first page), with the action's domain
+    and the default filters of its context, on a cold ORM cache."""
+    actions = env["ir.actions.act_window"].search(
+        [("res_model", "like", "crm.lifecycle.%report")]
+    )
+    eval_context = {
+        "uid": env.uid,
+        "context_today": lambda: fields.Date.context_today(env.user),
+        "datetime": safe_datetime,
+        "relativedelta": dateutil.relativedelta.relativedelta,
+        "time": safe_time,
+    }
+    timings = {}
+    for action in actions:
+        Model = env[action.res_model]
+        context = safe_eval(action.context or "{}", eval_context)
+        domain = safe_eval(action.domain or "[]", eval_context)
+        search = Model.get_view(view_type="search")["arch"]
+        defaults = {
+            key[len("search_default_") :]
+            for key, value in context.items()
+            if key.startswith("search_default_") and value
+        }
+        groupby = []
+        for element in etree.fromstring(search).iter("filter"):
+            if element.get("name") not in defaults:
+                continue
+            if element.get("domain"):
+                domain += safe_eval(element.get("domain"), eval_context)
+            group = safe_eval(element.get("context") or "{}", eval_context)
+            if group.get("group_by"):
+                groupby.append(group["group_by"])
+        view_type = (action.view_mode or "list").split(",")[0]
+        view_ids = {view.view_mode: view.view_id.id for view in action.view_ids}
+        view_id = view_ids.get(view_type, False)
+        arch = etree.fromstring(Model.get_view(view_id, view_type=view_type)["arch"])
+        measures = [
+            f"{element.get('name')}:sum"
+            for element in arch.iter("field")
+            if element.get("type") == "measure"
+        ] or ["__count"]
+        # the groupbys of the view: rows and columns (a graph's untyped
+        # fields are its rows)
+        grouping = ("row", "col", None) if view_type == "graph" else ("row", "col")
+        if view_type in ("graph", "pivot") and not groupby:
+            groupby = [
+                element.get("name")
+                + (f":{element.get('interval')}" if element.get("interval") else "")
+                for element in arch.iter("field")
+                if element.get("type") in grouping
+            ]
+        env.invalidate_all()
+        Model = Model.with_context(**context)
+        start = time.perf_counter()
+        if groupby:
+            Model.read_group(domain, measures, groupby, lazy=False)
+        else:
+            Model.search_fetch(domain, list(Model._fields)[:20], limit=80)
+        timings[action.res_model] = time.perf_counter() - start
+    return timings

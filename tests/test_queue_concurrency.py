@@ -267,3 +267,42 @@ def test_two_workers_never_take_the_same_client(registry):
             assert clients_first <= clients_third
             assert not clients_third & clients_second
         second.rollback()
+
+
+def test_concurrent_update_of_a_client_row_is_not_logged(registry, caplog):
+    """Two workers may compute the same client when one commits between the
+    other's snapshot and its lock: the second one's write of the client row
+    meets a real serialization failure (REPEATABLE READ), its batch is taken
+    again, and nothing is logged as an ERROR (Odoo logs every failed query
+    as "bad query" unless told it is expected)."""
+    tag = uuid.uuid4().hex[:8]
+
+    def computed_client(env):
+        partner = create_clients(env, f"Concurrent row {tag}", 1)
+        env["crm.lifecycle.engine"]._recompute(partner, env.company)
+        return partner.id
+
+    partner_id = in_transaction(registry, computed_client)
+    with registry.cursor() as late, registry.cursor() as early:
+        late_env = make_env(late)
+        company = late_env.company
+        Client = late_env["crm.lifecycle.client"]
+        states = Client._read_states([partner_id], company)
+        # the late worker's snapshot is taken; the other commits after it
+        early_env = make_env(early)
+        early_env["crm.lifecycle.client"]._write_states(
+            company, {partner_id: {**states[partner_id], "purchase_count": 7}}
+        )
+        early.commit()
+        caplog.clear()
+        with (
+            caplog.at_level("ERROR", logger="odoo.sql_db"),
+            pytest.raises(pg_errors.SerializationFailure),
+        ):
+            Client._write_states(
+                company, {partner_id: {**states[partner_id], "purchase_count": 3}}
+            )
+        late.rollback()
+        assert not [
+            record for record in caplog.records if record.levelname == "ERROR"
+        ], caplog.text

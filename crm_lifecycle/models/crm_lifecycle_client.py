@@ -301,7 +301,11 @@ class CrmLifecycleClient(models.Model):
                 excluded=SQL(", ").join(
                     SQL("EXCLUDED.%s", SQL.identifier(name)) for name in columns
                 ),
-            )
+            ),
+            # a row another worker or a user's transaction changed meanwhile
+            # fails the batch, which is taken again (``_process_queue``):
+            # expected, not an error to log
+            log_exceptions=False,
         )
         written = [row[0] for row in self.env.cr.fetchall()]
         if written:

@@ -207,7 +207,9 @@ class CrmLifecycleQueue(models.Model):
                     " WHERE company_id = %s AND partner_id = ANY(%s)",
                     company.id,
                     partner_ids,
-                )
+                ),
+                # a concurrent update fails the batch, taken again: not logged
+                log_exceptions=False,
             )
             self.invalidate_model()
 

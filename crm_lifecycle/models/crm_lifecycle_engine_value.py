@@ -287,20 +287,26 @@ class CrmLifecycleEngine(models.AbstractModel):
                        %(written)s
                      GROUP BY partner_id, stage_to_id
                 ),
-                converted AS (
+                converted AS MATERIALIZED (
                     SELECT partner_id, date
                       FROM crm_lifecycle_history
                      WHERE company_id = %(company)s
                        AND stage_to_id = ANY(%(customer)s)
                        %(written)s
+                ),
+                -- one hash join on the partner, not an index lookup per client
+                -- (read once: MATERIALIZED)
+                matched AS (
+                    SELECT DISTINCT e.partner_id, e.stage_id
+                      FROM entered e
+                      JOIN converted c ON c.partner_id = e.partner_id
+                       AND c.date >= e.date
+                       AND c.date <= e.date + interval '12 months'
                 )
-                SELECT e.stage_id, count(*),
-                       count(*) FILTER (WHERE EXISTS (
-                           SELECT 1 FROM converted c
-                            WHERE c.partner_id = e.partner_id
-                              AND c.date >= e.date
-                              AND c.date <= e.date + interval '12 months'))
+                SELECT e.stage_id, count(*), count(m.partner_id)
                   FROM entered e
+                  LEFT JOIN matched m ON m.partner_id = e.partner_id
+                   AND m.stage_id = e.stage_id
                  GROUP BY e.stage_id
                 """,
                 company=company.id,

@@ -18,6 +18,7 @@ CLIENT_COLUMNS = (
     "loyalty_level_id",
     "rfm_segment_id",
     "purchase_count",
+    "first_purchase_date",
     "paid_revenue",
     "receivable_open",
     "clv",
@@ -87,6 +88,11 @@ class CrmLifecycleSnapshot(models.Model):
         "res.country.state", string="Region", readonly=True, ondelete="set null"
     )
     purchase_count = fields.Integer(string="Paid Purchases", readonly=True)
+    first_purchase_date = fields.Date(
+        string="First Purchase",
+        readonly=True,
+        help="Invoice date of the first paid purchase: the client's cohort.",
+    )
     paid_revenue = fields.Monetary(
         readonly=True, help="Paid revenue to date, untaxed, net of refunds."
     )
@@ -343,6 +349,7 @@ class CrmLifecycleSnapshot(models.Model):
             "country_id",
             "state_id",
             "purchase_count",
+            "first_purchase_date",
             "paid_revenue",
             "revenue",
             "receivable_open",
@@ -367,6 +374,7 @@ class CrmLifecycleSnapshot(models.Model):
                        p.user_id, u.sale_team_id, p.industry_id, p.country_id,
                        p.state_id,
                        coalesce(v.purchase_count, 0),
+                       v.first_purchase_date,
                        coalesce(v.paid_revenue, 0),
                        coalesce(month.revenue, 0),
                        coalesce(v.receivable_open, 0),

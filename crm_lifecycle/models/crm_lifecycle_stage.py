@@ -72,6 +72,11 @@ class CrmLifecycleStage(models.Model):
         help="Clients in this stage have bought and are active; reaching it from "
         "at risk, dormant or lost is logged as a reactivation.",
     )
+    counts_as_churn = fields.Boolean(
+        string="Counts as churn",
+        help="A customer who enters this stage is counted as churned in the "
+        "churn, retention and customer capital reports.",
+    )
     partner_count = fields.Integer(compute="_compute_partner_count")
 
     _sql_constraints = [  # noqa: RUF012

@@ -84,6 +84,35 @@ class ResCompany(models.Model):
         "once the snapshots are rebuilt.",
     )
 
+    # Reports
+    lifecycle_churn_target_min = fields.Float(
+        string="Churn target from (% a year)",
+        default=15.0,
+        help="The yearly churn rate the company expects at best: the churn "
+        "reports show the rate against this band.",
+    )
+    lifecycle_churn_target_max = fields.Float(
+        string="Churn target up to (% a year)",
+        default=20.0,
+        help="The yearly churn rate the company accepts at worst.",
+    )
+
+    @api.constrains("lifecycle_churn_target_min", "lifecycle_churn_target_max")
+    def _check_lifecycle_churn_target(self):
+        for company in self:
+            if not (
+                0
+                <= company.lifecycle_churn_target_min
+                <= company.lifecycle_churn_target_max
+                <= 100
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "The churn target is a band of yearly rates between 0 "
+                        "and 100 %, its lower bound first."
+                    )
+                )
+
     @api.constrains("lifecycle_snapshot_months")
     def _check_lifecycle_snapshot_months(self):
         for company in self:

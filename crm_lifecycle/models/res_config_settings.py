@@ -45,6 +45,12 @@ class ResConfigSettings(models.TransientModel):
     lifecycle_snapshot_months = fields.Integer(
         related="company_id.lifecycle_snapshot_months", readonly=False
     )
+    lifecycle_churn_target_min = fields.Float(
+        related="company_id.lifecycle_churn_target_min", readonly=False
+    )
+    lifecycle_churn_target_max = fields.Float(
+        related="company_id.lifecycle_churn_target_max", readonly=False
+    )
     lifecycle_batch_size = fields.Integer(
         string="Clients per batch",
         config_parameter="crm_lifecycle.batch_size",

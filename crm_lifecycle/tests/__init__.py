@@ -13,3 +13,4 @@ from . import test_language
 from . import test_snapshot
 from . import test_security
 from . import test_stage_integrity
+from . import test_reports

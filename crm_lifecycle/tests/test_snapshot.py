@@ -20,6 +20,7 @@ SNAPSHOT_FIELDS = (
     "country_id",
     "state_id",
     "purchase_count",
+    "first_purchase_date",
     "paid_revenue",
     "revenue",
     "receivable_open",
@@ -159,6 +160,11 @@ class TestSnapshot(LifecycleCase):
         self.assertEqual(live[self.ends[2], c.id]["revenue"], -300.0)
         self.assertEqual(live[self.ends[2], b.id]["paid_revenue"], 1000.0)
         self.assertEqual(live[self.ends[2], b.id]["purchase_count"], 1)
+        self.assertEqual(
+            live[self.ends[1], a.id]["first_purchase_date"],
+            self.months[0] + timedelta(days=4),
+        )
+        self.assertFalse(live[self.ends[1], b.id]["first_purchase_date"])
 
         self.Snapshot.sudo().search([]).unlink()
         with freeze_time(datetime.combine(self.ends[4] + timedelta(days=3), time(9))):

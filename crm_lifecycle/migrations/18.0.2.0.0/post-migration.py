@@ -129,3 +129,16 @@ def migrate(cr, version):
             " DROP CONSTRAINT IF EXISTS crm_lifecycle_queue_partner_company_uniq"
         )
     )
+    # the stages of the previous release are kept (noupdate): dormant and
+    # lost count as churn, as on a new install
+    cr.execute(
+        SQL(
+            """
+            UPDATE crm_lifecycle_stage SET counts_as_churn = TRUE
+             WHERE id IN (SELECT res_id FROM ir_model_data
+                           WHERE module = 'crm_lifecycle'
+                             AND model = 'crm.lifecycle.stage'
+                             AND name IN ('stage_dormant', 'stage_lost'))
+            """
+        )
+    )

@@ -1,0 +1,439 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import statistics
+from datetime import date, datetime, time, timedelta
+
+from dateutil.relativedelta import relativedelta
+from freezegun import freeze_time
+
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import SQL
+
+from .common import LifecycleCase
+
+
+def month_end(first):
+    return first + relativedelta(months=1) - timedelta(days=1)
+
+
+@tagged("post_install", "-at_install")
+class TestReports(LifecycleCase):
+    """The lifecycle reports over the month-end snapshots, on clients
+    invoiced and paid over four months, the snapshots rebuilt from
+    accounting with "Rebuild history"."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # months after the real date: records are created (create_date, set
+        # by PostgreSQL, not frozen) before the month ends the test walks
+        first = (date.today() + relativedelta(months=2)).replace(day=1)
+        cls.months = [first + relativedelta(months=index) for index in range(4)]
+        cls.ends = [month_end(month) for month in cls.months]
+        cls.all_docs = new_test_user(
+            cls.env,
+            login="reports_all_docs",
+            groups="sales_team.group_sale_salesman_all_leads",
+            company_id=cls.company.id,
+        )
+        m0, m1, m2 = cls.months[:3]
+        with cls.at(0, 1):
+            # prospects who become customers in the second month
+            cls.a = cls.create_client("Report A")
+            cls.new_lead(cls.a, 0, 1)
+            cls.engine._recompute(cls.a, cls.company)
+            # a customer for months, at risk at the first month end and
+            # dormant at the second: churned
+            cls.b = cls.create_client("Report B")
+            cls.paid_invoice(cls.b, 600.0, cls.ends[0] - timedelta(days=260))
+            # first purchases in the first month; C buys again in the third,
+            # D is a colleague's client, E is set lost by hand in the third
+            cls.c = cls.create_client("Report C")
+            cls.d = cls.create_client("Report D", user_id=cls.sales_manager.id)
+            cls.e = cls.create_client("Report E")
+            cls.f = cls.create_client("Report F")
+            cls.g = cls.create_client("Report G")
+        with cls.at(0, 5):
+            cls.paid_invoice(cls.c, 1000.0, m0 + timedelta(days=4))
+            cls.paid_invoice(cls.d, 2000.0, m0 + timedelta(days=4))
+            cls.paid_invoice(cls.e, 800.0, m0 + timedelta(days=4))
+        with cls.at(1, 1):
+            cls.new_lead(cls.f, 1, 1)
+            cls.engine._recompute(cls.f, cls.company)
+        with cls.at(1, 10):
+            cls.new_lead(cls.g, 1, 10)
+            cls.engine._recompute(cls.g, cls.company)
+        with cls.at(1, 15):
+            for client, amount in ((cls.a, 500.0), (cls.f, 300.0), (cls.g, 200.0)):
+                cls.paid_invoice(client, amount, m1 + timedelta(days=14))
+            cls.engine._recompute(cls.a | cls.f | cls.g, cls.company)
+        with cls.at(2, 10):
+            cls.paid_invoice(cls.c, 400.0, m2 + timedelta(days=9))
+            cls.e.with_user(cls.sales_manager)._lifecycle_set_stage(
+                cls.stage["lost"], "Moved to a competitor"
+            )
+        cls.clients = cls.a | cls.b | cls.c | cls.d | cls.e | cls.f | cls.g
+        cls.today = cls.ends[3] + timedelta(days=3)
+        with freeze_time(datetime.combine(cls.today, time(9))):
+            cls.company.lifecycle_snapshot_months = 4
+            settings = cls.env["res.config.settings"].sudo().create({})
+            settings.with_user(cls.sales_manager).action_lifecycle_rebuild_snapshots()
+            cls.engine._recompute(cls.clients, cls.company)
+        cls.env.flush_all()
+
+    @classmethod
+    def new_lead(cls, partner, month, day):
+        """A lead of ``partner`` created on day ``day`` of month ``month``:
+        PostgreSQL, not the frozen clock, sets the creation date."""
+        lead = cls.lead(partner)
+        lead.flush_recordset()
+        cls.env.cr.execute(
+            SQL(
+                "UPDATE crm_lead SET create_date = %s WHERE id = %s",
+                datetime.combine(cls.months[month] + timedelta(days=day - 1), time(12)),
+                lead.id,
+            )
+        )
+        lead.invalidate_recordset()
+        return lead
+
+    @classmethod
+    def at(cls, month, day):
+        return freeze_time(
+            datetime.combine(cls.months[month] + timedelta(days=day - 1), time(12))
+        )
+
+    def report(self, model, user=None):
+        return self.env[model].with_user(user or self.sales_manager)
+
+    def test_stages_over_time(self):
+        Report = self.report("crm.lifecycle.stage.report")
+        counts = {
+            (day, stage.code): count
+            for day, stage, count in Report._read_group(
+                [("partner_id", "in", self.clients.ids), ("is_current", "=", False)],
+                ["date:day", "stage_id"],
+                ["client_count:sum"],
+            )
+        }
+        self.assertEqual(
+            counts,
+            {
+                (self.ends[0], "prospect"): 1,
+                (self.ends[0], "target"): 2,
+                (self.ends[0], "at_risk"): 1,
+                (self.ends[0], "new_customer"): 3,
+                (self.ends[1], "new_customer"): 6,
+                (self.ends[1], "dormant"): 1,
+                (self.ends[2], "new_customer"): 4,
+                (self.ends[2], "repeat_customer"): 1,
+                (self.ends[2], "dormant"): 1,
+                (self.ends[2], "lost"): 1,
+                (self.ends[3], "new_customer"): 4,
+                (self.ends[3], "repeat_customer"): 1,
+                (self.ends[3], "dormant"): 1,
+                (self.ends[3], "lost"): 1,
+            },
+        )
+        # the filter by tag: the client's tags
+        tag = self.env["res.partner.category"].create({"name": "Key account"})
+        self.a.category_id = tag
+        self.assertEqual(
+            Report.search([("category_ids", "in", tag.ids)]).partner_id, self.a
+        )
+        # the share of a month end's clients: 100 % over all of them
+        for end in self.ends:
+            rows = Report.search([("date", "=", end)])
+            self.assertAlmostEqual(sum(rows.mapped("client_share")), 100.0)
+            mine = rows.filtered(lambda row: row.partner_id in self.clients)
+            self.assertAlmostEqual(
+                sum(mine.mapped("client_share")), 100.0 * len(mine) / len(rows)
+            )
+        # and now: the current stage of each client
+        with freeze_time(datetime.combine(self.today, time(9))):
+            current = Report.search(
+                [("partner_id", "in", self.clients.ids), ("is_current", "=", True)]
+            )
+            self.assertEqual(set(current.mapped("date")), {self.today})
+            self.assertEqual(
+                {row.partner_id: row.stage_id for row in current},
+                {
+                    client: client.with_company(self.company).lifecycle_stage_id
+                    for client in self.clients
+                },
+            )
+
+    def test_transition_matrix(self):
+        Report = self.report("crm.lifecycle.transition.report")
+        domain = [
+            ("partner_id", "in", self.clients.ids),
+            ("period", "=", "month"),
+            ("date", "=", self.ends[1]),
+        ]
+        matrix = {
+            (start.code, end.code): (count, converted)
+            for start, end, count, converted in Report._read_group(
+                domain,
+                ["stage_from_id", "stage_to_id"],
+                ["client_count:sum", "converted_count:sum"],
+            )
+        }
+        self.assertEqual(
+            matrix,
+            {
+                ("prospect", "new_customer"): (1, 1),
+                ("target", "new_customer"): (2, 2),
+                ("at_risk", "dormant"): (1, 0),
+                ("new_customer", "new_customer"): (3, 0),
+            },
+        )
+        # no year: four month ends only
+        self.assertFalse(Report.search([("period", "=", "year")]))
+        # the first month end has no start
+        self.assertFalse(Report.search([("date", "=", self.ends[0])]))
+
+    def test_conversion_times(self):
+        Report = self.report("crm.lifecycle.conversion.report")
+        # the others were customers the first time they were computed
+        conversions = Report.search(
+            [
+                ("partner_id", "in", (self.a | self.f | self.g).ids),
+                ("conversion_count", "=", 1),
+            ]
+        )
+        converted = self.months[1] + timedelta(days=14)
+        expected = {
+            self.a: (converted - self.months[0]).days,
+            self.f: (converted - self.months[1]).days,
+            self.g: (converted - (self.months[1] + timedelta(days=9))).days,
+        }
+        self.assertEqual(
+            {row.partner_id: row.days_from_prospect for row in conversions}, expected
+        )
+        median = statistics.median(expected.values())
+        self.assertNotEqual(median, statistics.mean(expected.values()))
+        for row in conversions:
+            self.assertEqual(row.stage_from_id, self.stage["prospect"])
+            self.assertEqual(row.stage_to_id, self.stage["new_customer"])
+            self.assertEqual(row.median_days_from_prospect, median)
+            self.assertFalse(row.days_from_opportunity)
+        # grouped by month of the conversion: the median of the month
+        [(month, value)] = Report._read_group(
+            [("id", "in", conversions.ids)],
+            ["date:month"],
+            ["median_days_from_prospect:avg"],
+        )
+        self.assertEqual((month, value), (self.months[1], median))
+        # time in the stage left
+        [(days,)] = Report._read_group(
+            [
+                ("partner_id", "in", self.clients.ids),
+                ("stage_from_id", "=", self.stage["prospect"].id),
+            ],
+            [],
+            ["days_in_stage:avg"],
+        )
+        self.assertAlmostEqual(days, statistics.mean(expected.values()))
+
+    def test_churn_and_target(self):
+        Report = self.report("crm.lifecycle.churn.report")
+        rows = Report.search(
+            [
+                ("partner_id", "in", self.clients.ids),
+                ("period", "=", "month"),
+                ("date", "=", self.ends[1]),
+            ]
+        )
+        by_client = {
+            row.partner_id: (
+                row.customers_start,
+                row.new_count,
+                row.reactivated_count,
+                row.churned_count,
+                row.customers_end,
+            )
+            for row in rows
+        }
+        self.assertEqual(by_client[self.b], (1, 0, 0, 1, 0))
+        self.assertEqual(by_client[self.a], (0, 1, 0, 0, 1))
+        self.assertEqual(by_client[self.c], (1, 0, 0, 0, 1))
+        for end in self.ends[1:]:
+            [(start, new, reactivated, churned, at_end)] = Report._read_group(
+                [("period", "=", "month"), ("date", "=", end)],
+                [],
+                [
+                    "customers_start:sum",
+                    "new_count:sum",
+                    "reactivated_count:sum",
+                    "churned_count:sum",
+                    "customers_end:sum",
+                ],
+            )
+            self.assertEqual(start + new + reactivated - churned, at_end, end)
+        # the churn rate of the second month: B of B, C, D, E; of the third:
+        # E of A, C, D, E, F, G
+        for end, expected in ((self.ends[1], 100.0 / 4), (self.ends[2], 100.0 / 6)):
+            [(rate,)] = Report._read_group(
+                [("period", "=", "month"), ("date", "=", end)],
+                [],
+                ["churn_rate:sum"],
+            )
+            self.assertAlmostEqual(rate, expected)
+        # revenue retention: C and D bought in the first month, nobody in
+        # the second among the customers at start
+        row_c = rows.filtered(lambda row: row.partner_id == self.c)
+        self.assertEqual(row_c.start_revenue, 1000.0)
+        self.assertEqual(row_c.retained_revenue, 0.0)
+        # against the target band of Settings (15 to 20 % a year)
+        Rate = self.report("crm.lifecycle.churn.rate.report")
+        [month] = Rate.search(
+            [
+                ("company_id", "=", self.company.id),
+                ("period", "=", "month"),
+                ("date", "=", self.ends[1]),
+            ]
+        )
+        self.assertEqual((month.customers_start, month.churned_count), (4, 1))
+        self.assertAlmostEqual(month.churn_rate, 100.0 / 4)
+        self.assertAlmostEqual(month.yearly_churn_rate, 100 * (1 - (3 / 4) ** 12))
+        self.assertEqual((month.churn_target_min, month.churn_target_max), (15.0, 20.0))
+        self.assertEqual(month.target_status, "above")
+        [quiet] = Rate.search(
+            [
+                ("company_id", "=", self.company.id),
+                ("period", "=", "month"),
+                ("date", "=", self.ends[3]),
+            ]
+        )
+        self.assertEqual((quiet.churned_count, quiet.target_status), (0, "below"))
+        # the band follows Settings
+        self.company.write(
+            {"lifecycle_churn_target_min": 0.0, "lifecycle_churn_target_max": 0.0}
+        )
+        self.env.flush_all()
+        Rate.invalidate_model()
+        self.assertEqual(Rate.browse(quiet.id).target_status, "within")
+        with self.assertRaises(ValidationError):
+            self.company.lifecycle_churn_target_min = 30.0
+
+    def test_stage_counts_as_churn(self):
+        # a customer who turns dormant is no longer churned when dormant
+        # does not count as churn: it stays in the base
+        self.stage["dormant"].counts_as_churn = False
+        self.env.flush_all()
+        Report = self.report("crm.lifecycle.churn.report")
+        [row] = Report.search(
+            [
+                ("partner_id", "=", self.b.id),
+                ("period", "=", "month"),
+                ("date", "=", self.ends[1]),
+            ]
+        )
+        self.assertEqual((row.churned_count, row.customers_end), (0, 1))
+
+    def test_cohorts(self):
+        Report = self.report("crm.lifecycle.cohort.report")
+        cohort = [("cohort_date", "=", self.months[0])]
+        shares = dict(
+            Report._read_group(cohort, ["months_since"], ["buying_share:sum"])
+        )
+        self.assertEqual(shares, {0: 100.0, 1: 0.0, 2: 100.0 / 3, 3: 0.0})
+        sizes = Report.search(cohort).mapped("cohort_size")
+        self.assertEqual(set(sizes), {3})
+        [(revenue,)] = Report._read_group(
+            [*cohort, ("months_since", "=", 2)], [], ["revenue:sum"]
+        )
+        self.assertEqual(revenue, 400.0)
+        # new and returning customers of a month, with what they owe
+        [(new, returning)] = Report._read_group(
+            [("date", "=", self.ends[1])], [], ["new_count:sum", "returning_count:sum"]
+        )
+        self.assertEqual((new, returning), (3, 0))
+        [(new, returning)] = Report._read_group(
+            [("date", "=", self.ends[2])], [], ["new_count:sum", "returning_count:sum"]
+        )
+        self.assertEqual((new, returning), (0, 1))
+
+    def test_capital_movement(self):
+        Report = self.report("crm.lifecycle.capital.report")
+        Snapshot = self.env["crm.lifecycle.snapshot"]
+
+        def capital(client, day):
+            return Snapshot.search(
+                [("partner_id", "=", client.id), ("date", "=", day)]
+            ).customer_capital
+
+        rows = Report.search([("period", "=", "month")])
+        self.assertTrue(rows)
+        for row in rows:
+            self.assertAlmostEqual(
+                row.opening_capital
+                + row.acquired_capital
+                + row.churned_capital
+                + row.revaluation_capital,
+                row.closing_capital,
+            )
+        for end in self.ends[1:]:
+            [(opening, acquired, churned, revaluation, closing)] = Report._read_group(
+                [("period", "=", "month"), ("date", "=", end)],
+                [],
+                [
+                    "opening_capital:sum",
+                    "acquired_capital:sum",
+                    "churned_capital:sum",
+                    "revaluation_capital:sum",
+                    "closing_capital:sum",
+                ],
+            )
+            self.assertAlmostEqual(
+                opening + acquired + churned + revaluation, closing, places=2
+            )
+        # the closing of a month is the opening of the next
+        for client in self.clients:
+            for previous, end in zip(self.ends, self.ends[1:], strict=False):
+                [row] = rows.filtered(
+                    lambda r, c=client, e=end: r.partner_id == c and r.date == e
+                )
+                self.assertAlmostEqual(row.opening_capital, capital(client, previous))
+                self.assertAlmostEqual(row.closing_capital, capital(client, end))
+        # E set lost by hand in the third month: its capital churned
+        e = rows.filtered(
+            lambda row: row.partner_id == self.e and row.date == self.ends[2]
+        )
+        self.assertTrue(e.opening_capital)
+        self.assertEqual(e.churned_capital, -e.opening_capital)
+        self.assertEqual(e.acquired_capital, 0.0)
+        second = rows.filtered(lambda row: row.date == self.ends[1])
+        a = second.filtered(lambda row: row.partner_id == self.a)
+        self.assertTrue(a.closing_capital)
+        self.assertEqual(a.acquired_capital, a.closing_capital)
+        self.assertEqual(a.churned_capital, 0.0)
+
+    def test_own_clients_only(self):
+        own = self.clients - self.d
+        for model in (
+            "crm.lifecycle.stage.report",
+            "crm.lifecycle.transition.report",
+            "crm.lifecycle.conversion.report",
+            "crm.lifecycle.churn.report",
+            "crm.lifecycle.cohort.report",
+            "crm.lifecycle.capital.report",
+        ):
+            with self.subTest(model=model):
+                domain = [("partner_id", "in", self.clients.ids)]
+                seen = self.report(model, self.salesman).search(domain).partner_id
+                self.assertTrue(seen)
+                self.assertFalse(seen - own)
+                for user in (self.all_docs, self.sales_manager):
+                    everyone = self.report(model, user).search(domain).partner_id
+                    self.assertEqual(everyone & self.d, self.d)
+        # company-wide figures: not for "own documents only" salespeople
+        with self.assertRaises(AccessError):
+            self.report("crm.lifecycle.churn.rate.report", self.salesman).search([])
+        self.assertTrue(
+            self.report("crm.lifecycle.churn.rate.report", self.all_docs).search([])
+        )
+        [(revenue,)] = self.report(
+            "crm.lifecycle.cohort.report", self.salesman
+        )._read_group([("date", "=", self.ends[0])], [], ["revenue:sum"])
+        self.assertEqual(revenue, 1800.0)

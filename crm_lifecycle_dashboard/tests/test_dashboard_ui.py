@@ -164,7 +164,7 @@ class TestDashboardUi(LifecycleCase, HttpCase):
         cls.env["crm.lifecycle.snapshot"]._rebuild(cls.company)
         cls.env.flush_all()
 
-    def read(self, model, domain, aggregate):
+    def aggregate(self, model, domain, aggregate):
         Model = self.env[model].with_user(self.sales_manager)
         [(value,)] = Model._read_group(domain, [], [aggregate])
         return value
@@ -189,13 +189,13 @@ class TestDashboardUi(LifecycleCase, HttpCase):
             "name": self.dashboard.name,
             "stagesChart": STAGES_CHART,
             "cells": {
-                "Data!B2": self.read(report, [], "client_count:sum"),
-                "Data!B3": self.read(
+                "Data!B2": self.aggregate(report, [], "client_count:sum"),
+                "Data!B3": self.aggregate(
                     report,
                     [("stage_id.is_customer_stage", "=", True)],
                     "client_count:sum",
                 ),
-                "Data!B4": self.read(report, [], "customer_capital:sum"),
+                "Data!B4": self.aggregate(report, [], "customer_capital:sum"),
                 # of the 2 customers 12 months ago, 1 is lost
                 "Data!B6": 0.5,
                 "Data!B9": "target 11–13%",

@@ -6,6 +6,8 @@ from odoo.tools import SQL
 # the start and the end, offset of the row id).
 PERIODS = (("month", 1, 0), ("year", 12, 1))
 PERIOD_SELECTION = [("month", "Month"), ("year", "Year (12 months)")]
+# Columns of the snapshot at the start of a period the reports compare.
+START_COLUMNS = ("id", "stage_id", "purchase_count", "in_base", "customer_capital")
 
 
 class CrmLifecycleReportMixin(models.AbstractModel):
@@ -51,84 +53,115 @@ class CrmLifecycleReportMixin(models.AbstractModel):
             "coalesce(%s, 0) * coalesce(account_currency_table.rate, 1)", expression
         )
 
-    def _snapshots(self):
-        """The snapshots of the current companies with the revenue of the
-        last 12 months and whether the client is in the customer base: it has
-        bought and is not in a stage that counts as churn."""
-        return SQL(
-            """
-            SELECT s.id, s.date, s.partner_id, s.company_id, s.user_id,
-                   s.team_id, s.industry_id, s.country_id, s.state_id,
-                   s.loyalty_level_id, s.stage_id, s.purchase_count,
-                   s.revenue, s.receivable_open, s.customer_capital,
-                   sum(s.revenue) OVER (
-                       PARTITION BY s.company_id, s.partner_id ORDER BY s.date
-                       RANGE BETWEEN INTERVAL '11 months' PRECEDING
-                                 AND CURRENT ROW) AS revenue_12m,
-                   s.purchase_count > 0 AND NOT coalesce(st.counts_as_churn, FALSE)
-                       AS in_base
-              FROM crm_lifecycle_snapshot s
-              LEFT JOIN crm_lifecycle_stage st ON st.id = s.stage_id
-             WHERE s.company_id = ANY(%(companies)s)
-            """,
-            companies=self.env.companies.ids,
-        )
-
     def _pairs(self):
         """One row per client, period (month or 12 months) and month end
         whose company has snapshots at the start of the period: the client's
-        snapshot at the end (``s``) and at the start (``p``, none when the
-        client did not exist yet), with
+        snapshot at the end and the one at the start (none when the client
+        did not exist yet), with
 
-        - ``at_start``/``at_end``: in the customer base then;
+        - ``at_start``/``at_end``: in the customer base then (it has bought
+          and is not in a stage that counts as churn);
         - ``start_revenue``/``end_revenue``: revenue of the period before the
           start and of the period itself (month or 12 months);
         - ``start_capital``/``end_capital``: customer capital then.
 
+        The snapshot at the start is found with window functions over the
+        client's snapshots (one sort, no self-join whose size the planner
+        could misjudge), the company's month ends in one array per company.
         Row ids are the end snapshot's, times two, plus 1 for 12 months:
         stable as long as the snapshots are."""
-        periods = SQL(", ").join(
-            SQL("(%s, %s, %s)", code, months, offset)
-            for code, months, offset in PERIODS
-        )
+        lags = []
+        branches = []
+        for code, months, offset in PERIODS:
+            revenue = "revenue" if months == 1 else "revenue_12m"
+            date_start = SQL(
+                "(date_trunc('month', base.date) - make_interval(months => %s)"
+                " - INTERVAL '1 day')::date",
+                months - 1,
+            )
+            same = SQL("lag(base.date, %s) OVER client = %s", months, date_start)
+            lags.append(SQL("%s AS %s", date_start, SQL.identifier(f"start_{code}")))
+            for column in (*START_COLUMNS, revenue):
+                lags.append(
+                    SQL(
+                        "CASE WHEN %s THEN lag(base.%s, %s) OVER client END AS %s",
+                        same,
+                        SQL.identifier(column),
+                        months,
+                        SQL.identifier(f"{column}_{code}"),
+                    )
+                )
+
+            def start(column, code=code):
+                return SQL("s.%s", SQL.identifier(f"{column}_{code}"))
+
+            branches.append(
+                SQL(
+                    """
+                    SELECT s.id * 2 + %(offset)s AS id, %(code)s::varchar AS period,
+                           %(date_start)s AS date_start, s.date, s.partner_id,
+                           s.company_id, s.user_id, s.team_id, s.industry_id,
+                           s.country_id, s.state_id, s.loyalty_level_id,
+                           %(stage_from)s AS stage_from_id, s.stage_id,
+                           %(start_id)s IS NOT NULL AS start_exists,
+                           coalesce(%(start_purchases)s, 0) AS start_purchases,
+                           s.purchase_count AS end_purchases,
+                           coalesce(%(start_in_base)s, FALSE) AS at_start,
+                           s.in_base AS at_end,
+                           coalesce(%(start_revenue)s, 0) AS start_revenue,
+                           s.%(revenue)s AS end_revenue,
+                           s.receivable_open,
+                           coalesce(%(start_capital)s, 0) AS start_capital,
+                           s.customer_capital AS end_capital
+                      FROM snap s
+                      JOIN company_dates d ON d.company_id = s.company_id
+                     WHERE %(date_start)s = ANY(d.dates)
+                    """,
+                    offset=offset,
+                    code=code,
+                    date_start=start("start"),
+                    stage_from=start("stage_id"),
+                    start_id=start("id"),
+                    start_purchases=start("purchase_count"),
+                    start_in_base=start("in_base"),
+                    start_revenue=start(revenue),
+                    revenue=SQL.identifier(revenue),
+                    start_capital=start("customer_capital"),
+                )
+            )
         return SQL(
             """
-            WITH snap AS (%(snapshots)s),
-            dates AS (SELECT DISTINCT company_id, date FROM snap),
-            periods AS (
-                SELECT d.company_id, d.date, kind.period, kind.row_offset,
-                       start.date AS date_start
-                  FROM dates d
-                 CROSS JOIN (VALUES %(periods)s) AS kind(period, months, row_offset)
-                  JOIN dates start
-                    ON start.company_id = d.company_id
-                   AND start.date = (date_trunc('month', d.date)
-                        - make_interval(months => kind.months - 1)
-                        - INTERVAL '1 day')::date
+            WITH base AS (
+                SELECT s.id, s.date, s.partner_id, s.company_id, s.user_id,
+                       s.team_id, s.industry_id, s.country_id, s.state_id,
+                       s.loyalty_level_id, s.stage_id, s.purchase_count,
+                       s.revenue, s.receivable_open, s.customer_capital,
+                       sum(s.revenue) OVER (
+                           PARTITION BY s.company_id, s.partner_id ORDER BY s.date
+                           RANGE BETWEEN INTERVAL '11 months' PRECEDING
+                                     AND CURRENT ROW) AS revenue_12m,
+                       s.purchase_count > 0
+                           AND NOT coalesce(st.counts_as_churn, FALSE) AS in_base
+                  FROM crm_lifecycle_snapshot s
+                  LEFT JOIN crm_lifecycle_stage st ON st.id = s.stage_id
+                 WHERE s.company_id = ANY(%(companies)s)
+            ),
+            snap AS (
+                SELECT base.*, %(lags)s
+                  FROM base
+                WINDOW client AS (PARTITION BY base.company_id, base.partner_id
+                                  ORDER BY base.date)
+            ),
+            -- the month ends of each company: a period starts at one of them
+            company_dates AS (
+                SELECT company_id, array_agg(DISTINCT date) AS dates
+                  FROM crm_lifecycle_snapshot
+                 WHERE company_id = ANY(%(companies)s)
+                 GROUP BY company_id
             )
-            SELECT s.id * 2 + pr.row_offset AS id, pr.period, pr.date_start,
-                   s.date, s.partner_id, s.company_id, s.user_id, s.team_id,
-                   s.industry_id, s.country_id, s.state_id, s.loyalty_level_id,
-                   p.stage_id AS stage_from_id, s.stage_id,
-                   p.id IS NOT NULL AS start_exists,
-                   coalesce(p.purchase_count, 0) AS start_purchases,
-                   s.purchase_count AS end_purchases,
-                   coalesce(p.in_base, FALSE) AS at_start,
-                   s.in_base AS at_end,
-                   CASE WHEN pr.period = 'month' THEN coalesce(p.revenue, 0)
-                        ELSE coalesce(p.revenue_12m, 0) END AS start_revenue,
-                   CASE WHEN pr.period = 'month' THEN s.revenue
-                        ELSE s.revenue_12m END AS end_revenue,
-                   s.receivable_open,
-                   coalesce(p.customer_capital, 0) AS start_capital,
-                   s.customer_capital AS end_capital
-              FROM periods pr
-              JOIN snap s ON s.company_id = pr.company_id AND s.date = pr.date
-              LEFT JOIN snap p
-                ON p.company_id = s.company_id
-               AND p.partner_id = s.partner_id
-               AND p.date = pr.date_start
+            %(branches)s
             """,
-            snapshots=self._snapshots(),
-            periods=periods,
+            companies=self.env.companies.ids,
+            lags=SQL(", ").join(lags),
+            branches=SQL(" UNION ALL ").join(branches),
         )

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""README command 1 (``make run``): Odoo with crm_lifecycle and demo data.
+"""README command 1 (``make run``): Odoo with crm_lifecycle, its dashboard
+(crm_lifecycle_dashboard, with Odoo's Dashboards app) and demo data.
 
-Creates the database ``crm_lifecycle`` with the module and demo data when it
-does not exist, updates the module when its files changed since the last run,
-then serves Odoo on http://127.0.0.1:8069 (``PORT`` to change it,
-``CRM_LIFECYCLE_DB`` for another database name).
+Creates the database ``crm_lifecycle`` with the modules and demo data when it
+does not exist, installs a module missing from it, updates the modules when
+their files changed since the last run, then serves Odoo on
+http://127.0.0.1:8069 (``PORT`` to change it, ``CRM_LIFECYCLE_DB`` for another
+database name).
 """
 
 import hashlib
@@ -16,25 +18,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bootstrap  # noqa: E402
 
-MODULE = "crm_lifecycle"
+MODULES = ["crm_lifecycle", "crm_lifecycle_dashboard"]
 
 
 def module_digest():
-    """A digest of the module's files, to update the database only when needed."""
+    """A digest of the modules' files, to update the database only when needed."""
     digest = hashlib.sha256()
-    root = bootstrap.REPO_ROOT / MODULE
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
+    for module in MODULES:
+        root = bootstrap.REPO_ROOT / module
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(bootstrap.REPO_ROOT)).encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def module_state(prepared, database):
-    """The module's state in ``database``, or None when there is no such database."""
+def module_state(prepared, database, module):
+    """The module's state in ``database``, or None when there is no such
+    database or module."""
     env = bootstrap.prepared_pg_env(prepared)
     state = bootstrap.pgtools(
-        Path(prepared["VENV"]), "module-state", database, MODULE, env=env
+        Path(prepared["VENV"]), "module-state", database, module, env=env
     )
     return state or None
 
@@ -52,21 +56,30 @@ def main():
     stamp = bootstrap.CACHE / "run" / f"{database}.module-digest"
     stamp.parent.mkdir(exist_ok=True)
     digest = module_digest()
-    state = module_state(prepared, database)
-    step = None
-    if state != "installed":
+    missing = [
+        module
+        for module in MODULES
+        if module_state(prepared, database, module) != "installed"
+    ]
+    installed = [module for module in MODULES if module not in missing]
+    step = []
+    if missing:
         # Demo data is loaded by default on 18.0 (no --without-demo flag).
-        print(f"[run] installing {MODULE} with demo data in database {database}")
-        step = ["--init", MODULE]
-    elif not stamp.is_file() or stamp.read_text() != digest:
-        print(f"[run] updating {MODULE} in database {database}")
-        step = ["--update", MODULE]
+        names = ",".join(missing)
+        print(f"[run] installing {names} with demo data in database {database}")
+        step += ["--init", names]
+    if installed and (not stamp.is_file() or stamp.read_text() != digest):
+        names = ",".join(installed)
+        print(f"[run] updating {names} in database {database}")
+        step += ["--update", names]
     if step:
         http = ["--http-port", str(bootstrap._free_port()), "--max-cron-threads", "0"]
         subprocess.run(odoo + step + http + ["--stop-after-init"], check=True)
         stamp.write_text(digest)
     url = f"http://127.0.0.1:{port}"
-    print(f"[run] Odoo with {MODULE}: {url}/web/login  login: admin  password: admin")
+    print(
+        f"[run] Odoo with crm_lifecycle: {url}/web/login  login: admin  password: admin"
+    )
     print("[run] stop it with Ctrl+C", flush=True)
     command = odoo + ["--db-filter", f"^{database}$", "--http-port", port]
     os.execv(command[0], command)

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""README command 2 (``make test``): test crm_lifecycle on a fresh database.
+"""README command 2 (``make test``): test crm_lifecycle and its dashboard on a
+fresh database.
 
-1. Odoo's own runner installs the module with demo data on a new database and
-   runs its at_install and post_install tests (``--test-tags /crm_lifecycle``).
+1. Odoo's own runner installs the modules (crm_lifecycle, crm_lifecycle_dashboard
+   with Odoo's Dashboards app) with demo data on a new database and runs their
+   at_install and post_install tests
+   (``--test-tags /crm_lifecycle,/crm_lifecycle_dashboard``).
 2. pytest (pytest-odoo) runs the repository-level ``tests/`` on that database.
 
 Fails on any failed test and on any WARNING, ERROR or CRITICAL log line,
@@ -21,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bootstrap  # noqa: E402
 
+MODULES = ["crm_lifecycle", "crm_lifecycle_dashboard"]
 RESULT = re.compile(
     r"odoo\.tests\.result: (\d+) failed, (\d+) error\(s\) of (\d+) tests"
 )
@@ -129,10 +133,10 @@ def run_odoo_tests(prepared, database, log_path):
         "--database",
         database,
         "--init",
-        "crm_lifecycle",
+        ",".join(MODULES),
         "--test-enable",
         "--test-tags",
-        "/crm_lifecycle",
+        ",".join(f"/{module}" for module in MODULES),
         "--stop-after-init",
         "--http-port",
         str(bootstrap._free_port()),
@@ -142,7 +146,7 @@ def run_odoo_tests(prepared, database, log_path):
         "info",
     ]
     print(
-        f"[test] odoo: installing crm_lifecycle on {database} and testing it",
+        f"[test] odoo: installing {', '.join(MODULES)} on {database} and testing",
         flush=True,
     )
     counts = new_counts()

@@ -1,7 +1,7 @@
 """On fresh databases, without and with demo data: install, upgrade, uninstall
-and reinstall crm_lifecycle with Odoo's own command line and methods; the
-logs stay clean, the uninstall leaves no table, column or scheduled action
-behind and the core data intact."""
+and reinstall crm_lifecycle (and its dashboard) with Odoo's own command line
+and methods; the logs stay clean, the uninstall leaves no table, column or
+scheduled action behind and the core data intact."""
 
 import json
 import os
@@ -167,3 +167,49 @@ def test_uninstall_reinstall_with_demo(scratch_database):
     assert reinstalled["core"] == installed["core"], reinstalled
     assert reinstalled["stages"].keys() == installed["stages"].keys()
     assert all(reinstalled["stages"].values()), reinstalled["stages"]
+
+
+CHECK_DASHBOARD = textwrap.dedent(
+    """
+    import sys
+    import odoo
+    from odoo.modules.registry import Registry
+
+    odoo.tools.config.parse_config(["--config", sys.argv[1], "-d", sys.argv[2]])
+    with Registry(sys.argv[2]).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        dashboard = env["ir.module.module"].search(
+            [("name", "=", "crm_lifecycle_dashboard")]
+        )
+        if sys.argv[3] == "uninstall":
+            dashboard.button_immediate_uninstall()
+    with Registry(sys.argv[2]).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        states = {
+            module.name: module.state
+            for module in env["ir.module.module"].search(
+                [("name", "in", ["crm_lifecycle", "crm_lifecycle_dashboard"])]
+            )
+        }
+        dashboards = env["spreadsheet.dashboard"].search_count(
+            [("name", "=", "Client Lifecycle")]
+        )
+        print(f"DASHBOARD {states['crm_lifecycle_dashboard']} {dashboards}"
+              f" LIFECYCLE {states['crm_lifecycle']}")
+    """
+)
+
+
+def test_dashboard_auto_install_uninstall(scratch_database):
+    """The dashboard comes with crm_lifecycle and Odoo's Dashboards app (auto
+    install, demo data), goes without touching crm_lifecycle, and comes back."""
+    output = _odoo(scratch_database, "--init", "crm_lifecycle,spreadsheet_dashboard")
+    assert not BAD_LINE.findall(output), output[-3000:]
+    output = _python(CHECK_DASHBOARD, scratch_database, "check")
+    assert "DASHBOARD installed 1 LIFECYCLE installed" in output, output[-3000:]
+    output = _python(CHECK_DASHBOARD, scratch_database, "uninstall")
+    assert "DASHBOARD uninstalled 0 LIFECYCLE installed" in output, output[-3000:]
+    output = _odoo(scratch_database, "--init", "crm_lifecycle_dashboard")
+    assert not BAD_LINE.findall(output), output[-3000:]
+    output = _python(CHECK_DASHBOARD, scratch_database, "check")
+    assert "DASHBOARD installed 1 LIFECYCLE installed" in output, output[-3000:]

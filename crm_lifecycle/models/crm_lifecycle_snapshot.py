@@ -2,6 +2,7 @@
 import calendar
 import logging
 from datetime import timedelta
+from itertools import pairwise
 
 from dateutil.relativedelta import relativedelta
 
@@ -26,6 +27,19 @@ CLIENT_COLUMNS = (
     "potential_value",
     "pipeline_expected_revenue",
 )
+# Columns of a snapshot that repeat the client's snapshots at the start of
+# the periods the reports compare (``_period_values``).
+PERIOD_COLUMNS = (
+    "revenue_12m",
+    "month_start_stage_id",
+    "month_start_purchases",
+    "month_start_capital",
+    "month_start_revenue",
+    "year_start_stage_id",
+    "year_start_purchases",
+    "year_start_capital",
+    "year_start_revenue",
+)
 # "Rebuild history" rebuilds a company with at most this many clients at once,
 # larger ones in the background.
 INLINE_REBUILD_CLIENTS = 200
@@ -34,6 +48,11 @@ INLINE_REBUILD_CLIENTS = 200
 def month_end(day):
     """The last day of the month of ``day``."""
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def period_start(day, months):
+    """The month end ``months`` month ends before the month end ``day``."""
+    return day.replace(day=1) - relativedelta(months=months - 1) - timedelta(days=1)
 
 
 class CrmLifecycleSnapshot(models.Model):
@@ -111,6 +130,62 @@ class CrmLifecycleSnapshot(models.Model):
         "value.",
     )
 
+    # What the reports compare a month end with, written with the row
+    # (``_upsert``) and kept up to date when an earlier month end is
+    # rewritten (``_refresh_periods``): the client's snapshot at the previous
+    # month end (``month_start_*``) and 12 month ends before
+    # (``year_start_*``), empty when it had none then, and its cohort.
+    revenue_12m = fields.Monetary(
+        string="Revenue of 12 months",
+        readonly=True,
+        help="Revenue of the 12 months ending at this month end.",
+    )
+    month_start_stage_id = fields.Many2one(
+        "crm.lifecycle.stage",
+        string="Stage a month before",
+        readonly=True,
+        ondelete="set null",
+    )
+    month_start_purchases = fields.Integer(
+        string="Paid purchases a month before", readonly=True
+    )
+    month_start_capital = fields.Monetary(
+        string="Capital a month before", readonly=True
+    )
+    month_start_revenue = fields.Monetary(
+        string="Revenue a month before",
+        readonly=True,
+        help="Revenue of the month before this one.",
+    )
+    year_start_stage_id = fields.Many2one(
+        "crm.lifecycle.stage",
+        string="Stage 12 months before",
+        readonly=True,
+        ondelete="set null",
+    )
+    year_start_purchases = fields.Integer(
+        string="Paid purchases 12 months before", readonly=True
+    )
+    year_start_capital = fields.Monetary(
+        string="Capital 12 months before", readonly=True
+    )
+    year_start_revenue = fields.Monetary(
+        string="Revenue 12 months before",
+        readonly=True,
+        help="Revenue of the 12 months before the last 12.",
+    )
+    cohort_date = fields.Date(
+        string="Cohort",
+        readonly=True,
+        help="Month of the first paid purchase, as the client's last snapshot "
+        "knows it.",
+    )
+    is_cohort_start = fields.Boolean(
+        string="First month end in the cohort",
+        readonly=True,
+        help="The client's first snapshot from its cohort's month on.",
+    )
+
     _sql_constraints = [  # noqa: RUF012
         (
             "date_partner_company_uniq",
@@ -126,6 +201,22 @@ class CrmLifecycleSnapshot(models.Model):
             self._table,
             ["company_id", "date"],
         )
+        create_index(
+            self.env.cr,
+            "crm_lifecycle_snapshot_cohort_start_index",
+            self._table,
+            ["company_id", "cohort_date"],
+            where="is_cohort_start",
+        )
+        # rows written before the columns of the periods existed: filled once
+        self.env.cr.execute(
+            SQL(
+                "SELECT DISTINCT company_id FROM crm_lifecycle_snapshot"
+                " WHERE revenue_12m IS NULL"
+            )
+        )
+        for (company_id,) in self.env.cr.fetchall():
+            self._refresh_periods(self.env["res.company"].browse(company_id))
 
     # ------------------------------------------------------------------
     # Scheduled actions
@@ -222,6 +313,7 @@ class CrmLifecycleSnapshot(models.Model):
             self.env["crm.lifecycle.engine"]._batch_size(), others
         ):
             count += self._upsert_as_of(company, date, batch, run)
+        self._refresh_periods(company, [date])
         return count
 
     @api.model
@@ -269,6 +361,7 @@ class CrmLifecycleSnapshot(models.Model):
                     # progress shown; a failure loses one batch of work
                     self.env.cr.commit()  # pylint: disable=invalid-commit
                 self.env.invalidate_all()
+        self._refresh_periods(company, dates)
         _logger.info(
             "Lifecycle: %s clients of company %s rebuilt over %s month ends",
             len(clients),
@@ -370,6 +463,12 @@ class CrmLifecycleSnapshot(models.Model):
             "receivable_open",
             "clv",
             "customer_capital",
+            *PERIOD_COLUMNS,
+            "cohort_date",
+            "is_cohort_start",
+        )
+        joins, values = self._period_values(
+            company, date, SQL("v.partner_id"), SQL("coalesce(month.revenue, 0)")
         )
         self.env.cr.execute(
             SQL(
@@ -398,12 +497,26 @@ class CrmLifecycleSnapshot(models.Model):
                             ELSE 0 END
                        + coalesce(v.pipeline_expected_revenue, 0)
                        + coalesce(v.potential_value, 0),
+                       %(values)s,
+                       date_trunc('month', v.first_purchase_date)::date,
+                       -- the first month end from the cohort's month on
+                       -- (when this one is the client's last: else see
+                       -- _refresh_cohorts)
+                       date_trunc('month', v.first_purchase_date) <= %(date)s
+                       AND NOT EXISTS (
+                           SELECT 1 FROM crm_lifecycle_snapshot x
+                            WHERE x.company_id = %(company)s
+                              AND x.partner_id = v.partner_id
+                              AND x.date < %(date)s
+                              AND x.date >= date_trunc(
+                                  'month', v.first_purchase_date)),
                        %(uid)s, %(now)s, %(uid)s, %(now)s
                   FROM %(source)s
                   JOIN res_partner p ON p.id = v.partner_id
                   LEFT JOIN res_users u ON u.id = p.user_id
                   LEFT JOIN crm_lifecycle_stage s ON s.id = v.stage_id
                   LEFT JOIN month ON month.partner_id = v.partner_id
+                  %(joins)s
                 ON CONFLICT (date, partner_id, company_id) DO UPDATE
                    SET %(assignments)s,
                        write_uid = EXCLUDED.write_uid,
@@ -417,6 +530,8 @@ class CrmLifecycleSnapshot(models.Model):
                 uid=self.env.uid,
                 now=now,
                 source=source,
+                values=SQL(", ").join(values[name] for name in PERIOD_COLUMNS),
+                joins=joins,
                 assignments=SQL(", ").join(
                     SQL("%s = EXCLUDED.%s", SQL.identifier(name), SQL.identifier(name))
                     for name in columns
@@ -426,3 +541,160 @@ class CrmLifecycleSnapshot(models.Model):
         count = self.env.cr.rowcount
         self.invalidate_model()
         return count
+
+    @api.model
+    def _period_values(self, company, date, partner, revenue):
+        """The joins and the values of ``PERIOD_COLUMNS`` ({column: SQL}) of
+        the snapshot of ``partner`` (an SQL expression) in ``company`` at
+        ``date`` whose revenue of the month is ``revenue``, from the client's
+        snapshots before: at the previous month end (``ms``), 12 month ends
+        before (``ys``), and its revenue of the 11 months before."""
+        month_start = period_start(date, 1)
+        year_start = period_start(date, 12)
+        joins = SQL(
+            """
+            LEFT JOIN crm_lifecycle_snapshot ms
+              ON ms.company_id = %(company)s AND ms.partner_id = %(partner)s
+             AND ms.date = %(month_start)s
+            LEFT JOIN crm_lifecycle_snapshot ys
+              ON ys.company_id = %(company)s AND ys.partner_id = %(partner)s
+             AND ys.date = %(year_start)s
+            LEFT JOIN LATERAL (
+                SELECT sum(x.revenue) AS revenue
+                  FROM crm_lifecycle_snapshot x
+                 WHERE x.partner_id = %(partner)s
+                   AND x.company_id = %(company)s
+                   AND x.date > %(year_start)s AND x.date < %(date)s
+            ) before ON TRUE
+            """,
+            company=company.id,
+            partner=partner,
+            month_start=month_start,
+            year_start=year_start,
+            date=date,
+        )
+        values = {
+            "revenue_12m": SQL("%s + coalesce(before.revenue, 0)", revenue),
+            "month_start_stage_id": SQL("ms.stage_id"),
+            "month_start_purchases": SQL("ms.purchase_count"),
+            "month_start_capital": SQL("ms.customer_capital"),
+            "month_start_revenue": SQL("ms.revenue"),
+            "year_start_stage_id": SQL("ys.stage_id"),
+            "year_start_purchases": SQL("ys.purchase_count"),
+            "year_start_capital": SQL("ys.customer_capital"),
+            "year_start_revenue": SQL("ys.revenue_12m"),
+        }
+        return joins, values
+
+    @api.model
+    def _refresh_periods(self, company, dates=None):
+        """After the snapshots of ``company`` at ``dates`` (oldest first; all
+        when None) were written: the columns that repeat a previous month end
+        (``PERIOD_COLUMNS``) of the later snapshots that read them and were
+        not rewritten after them, month end by month end, oldest first; then
+        the cohorts of the company (``_refresh_cohorts``)."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT DISTINCT date FROM crm_lifecycle_snapshot"
+                " WHERE company_id = %s ORDER BY date",
+                company.id,
+            )
+        )
+        existing = [row[0] for row in self.env.cr.fetchall()]
+        if dates is None:
+            stale = existing
+        else:
+            # a snapshot reads the 23 month ends before it (the revenue of
+            # the 12 months before the last 12); consecutive month ends
+            # written oldest first read each other as they are written
+            first, last = min(dates), max(dates)
+            consecutive = all(
+                period_start(later, 1) == earlier for earlier, later in pairwise(dates)
+            )
+            stale = [
+                day
+                for day in existing
+                if first < day <= month_end(last + relativedelta(months=23))
+                and (day > last or not consecutive)
+            ]
+        for day in stale:
+            joins, values = self._period_values(
+                company, day, SQL("s.partner_id"), SQL("s.revenue")
+            )
+            self.env.cr.execute(
+                SQL(
+                    """
+                    UPDATE crm_lifecycle_snapshot t
+                       SET %(assignments)s
+                      FROM (SELECT s.id, %(values)s
+                              FROM crm_lifecycle_snapshot s
+                              %(joins)s
+                             WHERE s.company_id = %(company)s
+                               AND s.date = %(date)s) n
+                     WHERE t.id = n.id AND (%(changed)s)
+                    """,
+                    assignments=SQL(", ").join(
+                        SQL("%s = n.%s", SQL.identifier(name), SQL.identifier(name))
+                        for name in PERIOD_COLUMNS
+                    ),
+                    values=SQL(", ").join(
+                        SQL("%s AS %s", values[name], SQL.identifier(name))
+                        for name in PERIOD_COLUMNS
+                    ),
+                    joins=joins,
+                    company=company.id,
+                    date=day,
+                    changed=SQL(" OR ").join(
+                        SQL(
+                            "t.%s IS DISTINCT FROM n.%s",
+                            SQL.identifier(name),
+                            SQL.identifier(name),
+                        )
+                        for name in PERIOD_COLUMNS
+                    ),
+                )
+            )
+        self._refresh_cohorts(company)
+        self.invalidate_model()
+
+    @api.model
+    def _refresh_cohorts(self, company):
+        """The cohort of every snapshot of ``company``: the month of the
+        first paid purchase the client's last snapshot knows, and the
+        client's first snapshot from that month on (what counts it in its
+        cohort), where they changed."""
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH latest AS (
+                    SELECT DISTINCT ON (partner_id) partner_id,
+                           date_trunc('month', first_purchase_date)::date AS cohort
+                      FROM crm_lifecycle_snapshot
+                     WHERE company_id = %(company)s
+                     ORDER BY partner_id, date DESC
+                ),
+                first AS (
+                    SELECT s.partner_id, min(s.date) AS date
+                      FROM crm_lifecycle_snapshot s
+                      JOIN latest l ON l.partner_id = s.partner_id
+                     WHERE s.company_id = %(company)s AND s.date >= l.cohort
+                     GROUP BY s.partner_id
+                ),
+                target AS (
+                    SELECT s.id, l.cohort,
+                           coalesce(s.date = f.date, FALSE) AS is_start
+                      FROM crm_lifecycle_snapshot s
+                      JOIN latest l ON l.partner_id = s.partner_id
+                      LEFT JOIN first f ON f.partner_id = s.partner_id
+                     WHERE s.company_id = %(company)s
+                )
+                UPDATE crm_lifecycle_snapshot t
+                   SET cohort_date = target.cohort, is_cohort_start = target.is_start
+                  FROM target
+                 WHERE t.id = target.id
+                   AND (t.cohort_date IS DISTINCT FROM target.cohort
+                        OR t.is_cohort_start IS DISTINCT FROM target.is_start)
+                """,
+                company=company.id,
+            )
+        )

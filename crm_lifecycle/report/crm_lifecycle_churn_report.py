@@ -122,16 +122,23 @@ class CrmLifecycleChurnReport(models.Model):
 
     @property
     def _table_query(self):
+        # the totals of the period and month end: a second scan, grouped,
+        # instead of a window over every row
         return SQL(
             """
             SELECT churn.*,
-                   100.0 * churn.churned_count / nullif(sum(churn.customers_start)
-                       OVER (PARTITION BY churn.period, churn.date), 0)
-                       AS churn_rate,
-                   100.0 * churn.retained_revenue / nullif(sum(churn.start_revenue)
-                       OVER (PARTITION BY churn.period, churn.date), 0)
-                       AS revenue_retention
-              FROM (%s) churn
+                   100.0 * churn.churned_count
+                       / nullif(total.customers_start, 0) AS churn_rate,
+                   100.0 * churn.retained_revenue
+                       / nullif(total.start_revenue, 0) AS revenue_retention
+              FROM (%(rows)s) churn
+              LEFT JOIN (
+                  SELECT t.period, t.date,
+                         sum(t.customers_start) AS customers_start,
+                         sum(t.start_revenue) AS start_revenue
+                    FROM (%(rows)s) t
+                   GROUP BY t.period, t.date
+              ) total ON total.period = churn.period AND total.date = churn.date
             """,
-            self._churn_rows(),
+            rows=self._churn_rows(),
         )

@@ -69,24 +69,11 @@ class CrmLifecycleCohortReport(models.Model):
 
     @property
     def _table_query(self):
+        # the cohort of each snapshot and the client's first one in it
+        # (what counts it in the cohort's size) are written with the
+        # snapshots (crm.lifecycle.snapshot._refresh_cohorts)
         return SQL(
             """
-            WITH snap AS (
-                SELECT s.*,
-                       date_trunc('month', first_value(s.first_purchase_date) OVER (
-                           PARTITION BY s.company_id, s.partner_id
-                           ORDER BY s.date DESC))::date AS cohort
-                  FROM crm_lifecycle_snapshot s
-                 WHERE s.company_id = ANY(%(companies)s)
-            ),
-            customer AS (
-                SELECT * FROM snap WHERE snap.cohort <= snap.date
-            ),
-            cohort AS (
-                SELECT cohort, count(DISTINCT (company_id, partner_id)) AS size
-                  FROM customer
-                 GROUP BY cohort
-            )
             SELECT cohort_row.*,
                    CASE WHEN cohort_row.buying_count = 1
                         THEN 100.0 / cohort.size ELSE 0 END AS buying_share,
@@ -95,24 +82,31 @@ class CrmLifecycleCohortReport(models.Model):
             SELECT s.id, s.date, s.partner_id, s.company_id, s.user_id,
                    s.team_id, s.industry_id, s.country_id, s.state_id,
                    s.loyalty_level_id, s.stage_id,
-                   s.cohort AS cohort_date,
-                   ((extract(year FROM s.date) - extract(year FROM s.cohort)) * 12
-                    + extract(month FROM s.date) - extract(month FROM s.cohort)
-                   )::int AS months_since,
+                   s.cohort_date,
+                   ((extract(year FROM s.date)
+                     - extract(year FROM s.cohort_date)) * 12
+                    + extract(month FROM s.date)
+                    - extract(month FROM s.cohort_date))::int AS months_since,
                    1 AS customer_count,
                    (s.revenue > 0)::int AS buying_count,
-                   (s.revenue > 0
-                    AND date_trunc('month', s.date) = s.cohort)::int AS new_count,
-                   (s.revenue > 0
-                    AND date_trunc('month', s.date) > s.cohort)::int
-                       AS returning_count,
+                   (s.revenue > 0 AND date_trunc('month', s.date) = s.cohort_date
+                   )::int AS new_count,
+                   (s.revenue > 0 AND date_trunc('month', s.date) > s.cohort_date
+                   )::int AS returning_count,
                    %(revenue)s AS revenue,
                    %(receivable)s AS receivable_open
-              FROM customer s
+              FROM crm_lifecycle_snapshot s
               JOIN %(currency_table)s
                 ON account_currency_table.company_id = s.company_id
+             WHERE s.company_id = ANY(%(companies)s)
+               AND s.cohort_date <= s.date
               ) cohort_row
-              JOIN cohort ON cohort.cohort = cohort_row.cohort_date
+              JOIN (
+                  SELECT c.cohort_date, count(*) AS size
+                    FROM crm_lifecycle_snapshot c
+                   WHERE c.company_id = ANY(%(companies)s) AND c.is_cohort_start
+                   GROUP BY c.cohort_date
+              ) cohort ON cohort.cohort_date = cohort_row.cohort_date
             """,
             companies=self.env.companies.ids,
             currency_table=self._currency_table(),

@@ -6,8 +6,6 @@ from odoo.tools import SQL
 # the start and the end, offset of the row id).
 PERIODS = (("month", 1, 0), ("year", 12, 1))
 PERIOD_SELECTION = [("month", "Month"), ("year", "Year (12 months)")]
-# Columns of the snapshot at the start of a period the reports compare.
-START_COLUMNS = ("id", "stage_id", "purchase_count", "in_base", "customer_capital")
 
 
 class CrmLifecycleReportMixin(models.AbstractModel):
@@ -53,6 +51,29 @@ class CrmLifecycleReportMixin(models.AbstractModel):
             "coalesce(%s, 0) * coalesce(account_currency_table.rate, 1)", expression
         )
 
+    def _company_dates(self):
+        """SQL of ``company_dates``: the month ends of each current company
+        (``dates``, an array), read from the snapshots' index on (company,
+        date) one month end at a time."""
+        return SQL(
+            """
+            SELECT company.id AS company_id, ARRAY(
+                WITH RECURSIVE month_end(date) AS (
+                    SELECT min(s.date) FROM crm_lifecycle_snapshot s
+                     WHERE s.company_id = company.id
+                     UNION ALL
+                    SELECT (SELECT min(s.date) FROM crm_lifecycle_snapshot s
+                             WHERE s.company_id = company.id
+                               AND s.date > month_end.date)
+                      FROM month_end WHERE month_end.date IS NOT NULL
+                )
+                SELECT date FROM month_end WHERE date IS NOT NULL) AS dates
+              FROM res_company company
+             WHERE company.id = ANY(%s)
+            """,
+            self.env.companies.ids,
+        )
+
     def _pairs(self):
         """One row per client, period (month or 12 months) and month end
         whose company has snapshots at the start of the period: the client's
@@ -65,35 +86,21 @@ class CrmLifecycleReportMixin(models.AbstractModel):
           start and of the period itself (month or 12 months);
         - ``start_capital``/``end_capital``: customer capital then.
 
-        The snapshot at the start is found with window functions over the
-        client's snapshots (one sort, no self-join whose size the planner
-        could misjudge), the company's month ends in one array per company.
-        Row ids are the end snapshot's, times two, plus 1 for 12 months:
-        stable as long as the snapshots are."""
-        lags = []
+        The snapshot at the start is repeated on the snapshot at the end
+        (its ``month_start_*`` and ``year_start_*`` columns, written with
+        it): a plain scan of the snapshots. Row ids are the end snapshot's,
+        times two, plus 1 for 12 months: stable as long as the snapshots
+        are."""
         branches = []
         for code, months, offset in PERIODS:
-            revenue = "revenue" if months == 1 else "revenue_12m"
             date_start = SQL(
-                "(date_trunc('month', base.date) - make_interval(months => %s)"
+                "(date_trunc('month', s.date) - make_interval(months => %s)"
                 " - INTERVAL '1 day')::date",
                 months - 1,
             )
-            same = SQL("lag(base.date, %s) OVER client = %s", months, date_start)
-            lags.append(SQL("%s AS %s", date_start, SQL.identifier(f"start_{code}")))
-            for column in (*START_COLUMNS, revenue):
-                lags.append(
-                    SQL(
-                        "CASE WHEN %s THEN lag(base.%s, %s) OVER client END AS %s",
-                        same,
-                        SQL.identifier(column),
-                        months,
-                        SQL.identifier(f"{column}_{code}"),
-                    )
-                )
 
             def start(column, code=code):
-                return SQL("s.%s", SQL.identifier(f"{column}_{code}"))
+                return SQL("s.%s", SQL.identifier(f"{code}_start_{column}"))
 
             branches.append(
                 SQL(
@@ -103,65 +110,44 @@ class CrmLifecycleReportMixin(models.AbstractModel):
                            s.company_id, s.user_id, s.team_id, s.industry_id,
                            s.country_id, s.state_id, s.loyalty_level_id,
                            %(stage_from)s AS stage_from_id, s.stage_id,
-                           %(start_id)s IS NOT NULL AS start_exists,
+                           %(start_purchases)s IS NOT NULL AS start_exists,
                            coalesce(%(start_purchases)s, 0) AS start_purchases,
                            s.purchase_count AS end_purchases,
-                           coalesce(%(start_in_base)s, FALSE) AS at_start,
-                           s.in_base AS at_end,
+                           coalesce(%(start_purchases)s, 0) > 0
+                               AND NOT coalesce(stage_from.counts_as_churn, FALSE)
+                               AS at_start,
+                           s.purchase_count > 0
+                               AND NOT coalesce(stage.counts_as_churn, FALSE)
+                               AS at_end,
                            coalesce(%(start_revenue)s, 0) AS start_revenue,
                            s.%(revenue)s AS end_revenue,
                            s.receivable_open,
                            coalesce(%(start_capital)s, 0) AS start_capital,
                            s.customer_capital AS end_capital
-                      FROM snap s
+                      FROM crm_lifecycle_snapshot s
                       JOIN company_dates d ON d.company_id = s.company_id
-                     WHERE %(date_start)s = ANY(d.dates)
+                      LEFT JOIN crm_lifecycle_stage stage ON stage.id = s.stage_id
+                      LEFT JOIN crm_lifecycle_stage stage_from
+                        ON stage_from.id = %(stage_from)s
+                     WHERE s.company_id = ANY(%(companies)s)
+                       AND %(date_start)s = ANY(d.dates)
                     """,
                     offset=offset,
                     code=code,
-                    date_start=start("start"),
+                    date_start=date_start,
                     stage_from=start("stage_id"),
-                    start_id=start("id"),
-                    start_purchases=start("purchase_count"),
-                    start_in_base=start("in_base"),
-                    start_revenue=start(revenue),
-                    revenue=SQL.identifier(revenue),
-                    start_capital=start("customer_capital"),
+                    start_purchases=start("purchases"),
+                    start_revenue=start("revenue"),
+                    revenue=SQL.identifier("revenue" if months == 1 else "revenue_12m"),
+                    start_capital=start("capital"),
+                    companies=self.env.companies.ids,
                 )
             )
         return SQL(
             """
-            WITH base AS (
-                SELECT s.id, s.date, s.partner_id, s.company_id, s.user_id,
-                       s.team_id, s.industry_id, s.country_id, s.state_id,
-                       s.loyalty_level_id, s.stage_id, s.purchase_count,
-                       s.revenue, s.receivable_open, s.customer_capital,
-                       sum(s.revenue) OVER (
-                           PARTITION BY s.company_id, s.partner_id ORDER BY s.date
-                           RANGE BETWEEN INTERVAL '11 months' PRECEDING
-                                     AND CURRENT ROW) AS revenue_12m,
-                       s.purchase_count > 0
-                           AND NOT coalesce(st.counts_as_churn, FALSE) AS in_base
-                  FROM crm_lifecycle_snapshot s
-                  LEFT JOIN crm_lifecycle_stage st ON st.id = s.stage_id
-                 WHERE s.company_id = ANY(%(companies)s)
-            ),
-            snap AS (
-                SELECT base.*, %(lags)s
-                  FROM base
-                WINDOW client AS (PARTITION BY base.company_id, base.partner_id
-                                  ORDER BY base.date)
-            ),
-            -- the month ends of each company: a period starts at one of them
-            company_dates AS (
-                SELECT company_id, array_agg(DISTINCT date) AS dates
-                  FROM crm_lifecycle_snapshot
-                 WHERE company_id = ANY(%(companies)s)
-                 GROUP BY company_id
-            )
+            WITH company_dates AS (%(company_dates)s)
             %(branches)s
             """,
-            companies=self.env.companies.ids,
-            lags=SQL(", ").join(lags),
+            company_dates=self._company_dates(),
             branches=SQL(" UNION ALL ").join(branches),
         )

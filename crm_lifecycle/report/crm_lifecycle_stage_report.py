@@ -36,11 +36,8 @@ class CrmLifecycleStageReport(models.Model):
     def _table_query(self):
         today = fields.Date.context_today(self)
         # ids: the snapshot's times two, the client row's times two plus one
-        return SQL(
+        rows = SQL(
             """
-            SELECT rows.*,
-                   100.0 / count(*) OVER (PARTITION BY rows.date) AS client_share
-              FROM (
             SELECT s.id * 2 AS id, s.date, FALSE AS is_current, s.partner_id,
                    s.company_id, s.user_id, s.team_id, s.industry_id,
                    s.country_id, s.state_id, s.loyalty_level_id, s.stage_id,
@@ -60,8 +57,21 @@ class CrmLifecycleStageReport(models.Model):
                AND NOT EXISTS (
                    SELECT 1 FROM crm_lifecycle_snapshot t
                     WHERE t.company_id = c.company_id AND t.date = %(today)s)
-              ) rows
             """,
             companies=self.env.companies.ids,
             today=today,
+        )
+        # the clients of each date: a count grouped by date (the snapshots'
+        # index on company and date), not a window over every row
+        return SQL(
+            """
+            SELECT rows.*, 100.0 / total.clients AS client_share
+              FROM (%(rows)s) rows
+              LEFT JOIN (
+                  SELECT t.date, count(*) AS clients
+                    FROM (%(rows)s) t
+                   GROUP BY t.date
+              ) total ON total.date = rows.date
+            """,
+            rows=rows,
         )

@@ -194,6 +194,56 @@ class TestReports(LifecycleCase):
         # the first month end has no start
         self.assertFalse(Report.search([("date", "=", self.ends[0])]))
 
+    def test_earlier_month_end_rewritten(self):
+        """The reports read the client's previous snapshots from columns of
+        the later ones: rewriting an earlier month end refreshes them."""
+        Transition = self.report("crm.lifecycle.transition.report")
+        Churn = self.report("crm.lifecycle.churn.report")
+        Cohort = self.report("crm.lifecycle.cohort.report")
+        domain = [("partner_id", "in", self.clients.ids)]
+        fields_ = ["period", "date:day", "stage_from_id", "stage_to_id"]
+
+        def figures():
+            self.env.invalidate_all()
+            return (
+                Transition._read_group(
+                    domain, fields_, ["client_count:sum", "converted_count:sum"]
+                ),
+                Churn._read_group(
+                    domain,
+                    ["period", "date:day"],
+                    ["churned_count:sum", "start_revenue:sum", "churn_rate:sum"],
+                ),
+                Cohort._read_group(
+                    domain, ["cohort_date:day", "date:day"], ["cohort_size:max"]
+                ),
+            )
+
+        before = figures()
+        self.assertTrue(before[0] and before[1] and before[2])
+        # the first month end lost, what the later ones repeat of it wrong
+        self.env.cr.execute(
+            SQL(
+                """
+                DELETE FROM crm_lifecycle_snapshot
+                 WHERE company_id = %(company)s AND date = %(first)s;
+                UPDATE crm_lifecycle_snapshot
+                   SET month_start_stage_id = NULL, month_start_purchases = NULL,
+                       month_start_revenue = NULL, revenue_12m = 0,
+                       cohort_date = NULL, is_cohort_start = FALSE
+                 WHERE company_id = %(company)s
+                """,
+                company=self.company.id,
+                first=self.ends[0],
+            )
+        )
+        self.assertNotEqual(figures(), before)
+        with freeze_time(datetime.combine(self.today, time(9))):
+            self.env["crm.lifecycle.snapshot"]._rebuild_dates(
+                self.company, [self.ends[0]]
+            )
+        self.assertEqual(figures(), before)
+
     def test_conversion_times(self):
         Report = self.report("crm.lifecycle.conversion.report")
         # the others were customers the first time they were computed

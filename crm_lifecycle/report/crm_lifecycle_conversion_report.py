@@ -108,23 +108,24 @@ class CrmLifecycleConversionReport(models.Model):
                  WHERE c.is_customer_stage
                  ORDER BY c.partner_id, c.company_id, c.date, c.id
             ),
+            -- when the client entered a prospect or opportunity stage it
+            -- later left: one hash join on the client, not a scan of the
+            -- changes per conversion
             timing AS (
                 SELECT conversion.id, conversion.date,
-                       extract(epoch FROM conversion.date - (
-                           SELECT min(c.entered) FROM change c
-                            WHERE c.partner_id = conversion.partner_id
-                              AND c.company_id = conversion.company_id
-                              AND c.left_code = 'prospect'
-                              AND c.date <= conversion.date)) / 86400
+                       extract(epoch FROM conversion.date - min(c.entered)
+                           FILTER (WHERE c.left_code = 'prospect')) / 86400
                            AS days_from_prospect,
-                       extract(epoch FROM conversion.date - (
-                           SELECT min(c.entered) FROM change c
-                            WHERE c.partner_id = conversion.partner_id
-                              AND c.company_id = conversion.company_id
-                              AND c.left_code = 'opportunity'
-                              AND c.date <= conversion.date)) / 86400
+                       extract(epoch FROM conversion.date - min(c.entered)
+                           FILTER (WHERE c.left_code = 'opportunity')) / 86400
                            AS days_from_opportunity
                   FROM conversion
+                  LEFT JOIN change c
+                    ON c.partner_id = conversion.partner_id
+                   AND c.company_id = conversion.company_id
+                   AND c.left_code IN ('prospect', 'opportunity')
+                   AND c.date <= conversion.date
+                 GROUP BY conversion.id, conversion.date
             ),
             median AS (
                 SELECT date_trunc('month', timing.date) AS month,

@@ -232,7 +232,7 @@ def step_rebuild(args, registry):
         [rows] = cr.fetchone()
         cr.execute(SQL("ANALYZE crm_lifecycle_snapshot"))
         cr.commit()  # pylint: disable=invalid-commit
-        floor = scale_data.snapshot_floor(cr, company.id, dates)
+        floor = scale_data.snapshot_floor(env, company.id, dates)
         return {
             "seconds": seconds,
             "rows": rows,

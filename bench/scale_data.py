@@ -1528,27 +1528,24 @@ if __name__ == "__main__":
 # ----------------------------------------------------------------------
 # Snapshots and reports
 # ----------------------------------------------------------------------
-SNAPSHOT_FLOOR_COLUMNS = (
-    "stage_id",
-    "loyalty_level_id",
-    "rfm_segment_id",
-    "purchase_count",
-    "first_purchase_date",
-    "paid_revenue",
-    "receivable_open",
-    "clv",
-)
 
 
-def snapshot_floor(cr, company_id, dates, repeat=3):
+def snapshot_floor(env, company_id, dates, repeat=3):
     """Seconds of one bare INSERT … SELECT of a snapshot row per client row
     of the company and date of ``dates`` into a table like the snapshots'
     (its indexes and unique key included): the best of ``repeat``, each
-    rolled back."""
-    columns = SQL(", ").join(SQL.identifier(name) for name in SNAPSHOT_FLOOR_COLUMNS)
-    values = SQL(", ").join(
-        SQL.identifier("c", name) for name in SNAPSHOT_FLOOR_COLUMNS
+    rolled back. The columns copied are those the rebuild takes from the
+    engine's results (``CLIENT_COLUMNS``) that the snapshots have too."""
+    from odoo.addons.crm_lifecycle.models.crm_lifecycle_snapshot import (
+        CLIENT_COLUMNS,
     )
+
+    cr = env.cr
+    copied = [
+        name for name in CLIENT_COLUMNS if name in env["crm.lifecycle.snapshot"]._fields
+    ]
+    columns = SQL(", ").join(SQL.identifier(name) for name in copied)
+    values = SQL(", ").join(SQL.identifier("c", name) for name in copied)
     timings = []
     for _index in range(repeat):
         with _rolled_back(cr):

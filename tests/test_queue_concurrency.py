@@ -123,10 +123,13 @@ def test_payment_committed_while_a_batch_computes(registry, monkeypatch):
     stored, _expected = stored_and_fresh(registry, [partner_id])
     assert stored[partner_id]["purchase_count"] == 0
 
-    def queue_client(env):
-        env["crm.lifecycle.queue"]._enqueue([partner_id])
+    def invoice_again(env):
+        # a second invoice, unpaid: the client's facts changed, it is queued
+        # and the next batch computes it (one whose facts did not change
+        # would be skipped)
+        post_invoice(env, partner_id, 300.0)
 
-    in_transaction(registry, queue_client)
+    in_transaction(registry, invoice_again)
     Engine = registry["crm.lifecycle.engine"]
     original = Engine._metrics
     paid = []

@@ -144,6 +144,20 @@ class CrmLifecycleClient(models.Model):
     )
     clv = fields.Monetary(string="Client Lifetime Value")
     potential_value = fields.Monetary()
+    # What the engine last computed the row from: a run skips the client
+    # while both hold (``crm.lifecycle.engine._needs_computing``).
+    facts_key = fields.Char(
+        string="Computed from",
+        help="Fingerprint of the facts (documents, open receivables, leads, the "
+        "client) and of the company's settings and figures the row was "
+        "computed from.",
+    )
+    recheck_date = fields.Date(
+        string="Computed again on",
+        help="The first day on which time alone may change the row (a stage "
+        "threshold, a window, a due date): the client is computed again then, "
+        "even when nothing else changed.",
+    )
 
     _sql_constraints = [  # noqa: RUF012
         (
@@ -197,6 +211,11 @@ class CrmLifecycleClient(models.Model):
         if zero_matches:
             return expression.OR([[("stage_date", "=", False)], domain])
         return expression.AND([[("stage_date", "!=", False)], domain])
+
+    def write(self, vals):
+        # a row changed outside the engine (a stage set by hand, a lock
+        # released) is computed again by the next run, whatever its facts
+        return super().write({**vals, "facts_key": False})
 
     # ------------------------------------------------------------------
     # Engine

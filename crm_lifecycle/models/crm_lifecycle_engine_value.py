@@ -8,7 +8,10 @@ boundaries, the yearly retention, the conversion rates and the first-year
 value of a customer.
 """
 
+import hashlib
+import json
 import math
+from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 
@@ -70,7 +73,6 @@ class CrmLifecycleEngine(models.AbstractModel):
             windows=sorted({*levels.mapped("window_months"), rfm_months}),
             rfm_months=rfm_months,
             clv_horizon_years=company.lifecycle_clv_horizon_years,
-            rfm_bounds=self._rfm_bounds(company, today, rfm_months),
             # read once, not per client
             level_rules=[
                 (
@@ -90,8 +92,73 @@ class CrmLifecycleEngine(models.AbstractModel):
             },
             decimal_places=company.currency_id.decimal_places,
         )
-        context.update(self._company_rates(company, today, context["stages"]))
+        context.update(self._company_figures(company, today, context["stages"]))
+        context["fingerprint"].update(
+            levels=[(*rule, rule[0].grace_months) for rule in context["level_rules"]],
+            segments=sorted(context["segment_by_scores"].items()),
+            windows=context["windows"],
+            rfm_months=rfm_months,
+            clv_horizon_years=context["clv_horizon_years"],
+            currency=(company.currency_id.id, context["decimal_places"]),
+            figures=[
+                context["rfm_bounds"],
+                context["retention"],
+                context["first_year_value"],
+                sorted(context["conversion"].items()),
+            ],
+        )
         return context
+
+    def _company_figures(self, company, today, stages):
+        """The company's figures of ``today``: RFM quintile boundaries
+        (``_rfm_bounds``), retention, first-year value and conversion rates
+        (``_company_rates``). They take a few seconds on a large company and
+        move slowly: the first run of the day computes them and keeps them on
+        the company for the other runs of the day (queue batches, a client
+        created), as long as the settings they read are the same. As of a
+        past date they are computed each time."""
+        months = company.lifecycle_rfm_months
+        inputs = hashlib.md5(
+            json.dumps(
+                [
+                    months,
+                    company.lifecycle_conversion_min_clients,
+                    [
+                        (stage.id, stage.code, stage.is_customer_stage)
+                        for stage in stages
+                    ],
+                ]
+            ).encode(),
+            usedforsecurity=False,
+        ).hexdigest()
+        is_today = today == fields.Date.context_today(self.with_company(company))
+        kept = company.sudo().lifecycle_figures or {}
+        if is_today and kept.get("date") == str(today) and kept.get("inputs") == inputs:
+            figures = dict(kept["figures"])
+            figures["conversion"] = {
+                int(stage_id): rate for stage_id, rate in figures["conversion"].items()
+            }
+            return figures
+        figures = {
+            "rfm_bounds": self._rfm_bounds(company, today, months),
+            **self._company_rates(company, today, stages),
+        }
+        if is_today:
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE res_company SET lifecycle_figures = %s::jsonb"
+                    " WHERE id = %s",
+                    json.dumps(
+                        {"date": str(today), "inputs": inputs, "figures": figures}
+                    ),
+                    company.id,
+                ),
+                # a worker that kept them first fails the batch, which is taken
+                # again (``_process_queue``): expected, not an error to log
+                log_exceptions=False,
+            )
+            company.invalidate_recordset(["lifecycle_figures"])
+        return figures
 
     def _rfm_bounds(self, company, today, months):
         """Quintile boundaries of recency (days), frequency and monetary value
@@ -344,7 +411,8 @@ class CrmLifecycleEngine(models.AbstractModel):
                        coalesce(sum(d.paid), 0) AS revenue,
                        count(*) FILTER (WHERE d.is_purchase) AS purchases,
                        max(d.invoice_date) FILTER (WHERE d.is_purchase)
-                           AS last_date
+                           AS last_date,
+                       min(d.invoice_date) AS first_date
                   FROM doc d
                   JOIN unnest(%(windows)s::int[]) AS w(months)
                     ON d.invoice_date > %(today)s::date
@@ -363,6 +431,27 @@ class CrmLifecycleEngine(models.AbstractModel):
         result.update(self._rfm_result(values, context, today))
         result.update(self._value_result(values, stage, context))
         return result
+
+    def _recheck_dates(self, values, result, context, today):
+        dates = super()._recheck_dates(values, result, context, today)
+        for months, window in values["windows"].items():
+            # the oldest document of a window leaves it
+            dates.append(self._window_end(window["first_date"], months))
+        window = values["windows"].get(context["rfm_months"])
+        if window and window["last_date"]:
+            # the recency score falls when the days since the last purchase
+            # pass a quintile boundary
+            dates += [
+                window["last_date"] + timedelta(days=bound + 1)
+                for bound in context["rfm_bounds"]["recency"]
+            ]
+        if result.get("loyalty_below_since") and result.get("loyalty_level_id"):
+            # the grace months of the current level end
+            level = context["levels"].browse(result["loyalty_level_id"])
+            dates.append(
+                result["loyalty_below_since"] + relativedelta(months=level.grace_months)
+            )
+        return dates
 
     def _qualified_level(self, values, level_rules, today):
         """The highest level of ``level_rules`` ((level, window, minimum paid

@@ -371,6 +371,8 @@ class CrmLifecycleSnapshot(models.Model):
                     self.env.cr.commit()  # pylint: disable=invalid-commit
                 self.env.invalidate_all()
         self._refresh_periods(company, dates)
+        # the conversion rates of the day read the snapshots
+        engine._forget_figures(company)
         _logger.info(
             "Lifecycle: %s clients of company %s rebuilt over %s month ends",
             len(clients),

@@ -78,6 +78,11 @@ class ResCompany(models.Model):
         "before, it takes the rate of the stage before it (none for target), "
         "and its clients have no potential value of their own.",
     )
+    # The company figures of the day (quintile boundaries, retention,
+    # conversion rates, first-year value), kept by the engine for the day
+    lifecycle_figures = fields.Json(
+        string="Lifecycle figures of the day", copy=False, groups="base.group_system"
+    )
 
     # History
     lifecycle_snapshot_months = fields.Integer(

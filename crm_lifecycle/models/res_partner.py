@@ -512,7 +512,10 @@ class ResPartner(models.Model):
         may read; a notification says what happened."""
         self._lifecycle_check_user("read")
         partners = self.commercial_partner_id
-        self.env["crm.lifecycle.engine"]._recompute(partners, self.env.companies)
+        # asked for: computed even where no fact changed
+        self.env["crm.lifecycle.engine"]._recompute(
+            partners, self.env.companies, force=True
+        )
         if len(partners) == 1:
             message = self.env._(
                 "%(client)s recomputed: lifecycle stage %(stage)s.",

@@ -1,10 +1,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from dateutil.relativedelta import relativedelta
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.tests import Form, tagged
 
 from .common import LifecycleCase
+
+# A run over clients whose facts did not change
+SKIPPED_RUN_QUERIES = 15
 
 
 @tagged("post_install", "-at_install")
@@ -87,6 +91,150 @@ class TestLifecycleClient(LifecycleCase):
             ),
             messages,
         )
+
+    def computed(self):
+        """The ids of the clients the engine computes from now on (their
+        metrics read), in order."""
+        computed = []
+        original = type(self.env["crm.lifecycle.engine"])._metrics
+
+        def spy(engine, partners, company, today, context):
+            computed.extend(partners.ids)
+            return original(engine, partners, company, today, context)
+
+        self.patch(type(self.env["crm.lifecycle.engine"]), "_metrics", spy)
+        return computed
+
+    @freeze_time("2026-03-01")
+    def test_unchanged_clients_are_not_computed_again(self):
+        payer, lead_only, quiet = (
+            self.create_client("Payer"),
+            self.create_client("Lead only"),
+            self.create_client("Quiet"),
+        )
+        invoice = self.invoice(payer, 800.0, "2026-02-01")
+        lead = self.lead(lead_only)
+        clients = payer | lead_only | quiet
+        self.recompute(clients)
+        rows = self.client_rows(clients)
+        self.assertTrue(all(rows.mapped("facts_key")))
+        # the new clients of the class computed at precommit first
+        self.env.cr.flush()
+        computed = self.computed()
+        self.env.invalidate_all()
+        # facts, figures and settings as they were: the queries of a run
+        # (clients, stages, levels, settings, the figures of the day, facts),
+        # whatever the number of clients, and no metric
+        with self.assertQueryCount(SKIPPED_RUN_QUERIES):
+            self.recompute(clients)
+        self.assertEqual(computed, [])
+
+        # a payment, in the same transaction even, is a change of the payer
+        self.pay(invoice, date="2026-02-20")
+        self.recompute(clients)
+        self.assertEqual(computed, payer.ids)
+        self.assertEqual(self.stage_of(payer), "new_customer")
+        # so is a lead converted, and a contact's new lead
+        computed.clear()
+        lead.convert_opportunity(lead_only)
+        contact = self.env["res.partner"].create(
+            {"name": "Contact", "parent_id": quiet.id}
+        )
+        self.lead(contact)
+        self.recompute(clients)
+        self.assertEqual(sorted(computed), sorted((lead_only | quiet).ids))
+        self.assertEqual(self.stage_of(lead_only), "opportunity")
+        self.assertEqual(self.stage_of(quiet), "prospect")
+
+        # a setting every client depends on computes them all
+        computed.clear()
+        self.company.lifecycle_at_risk_factor = 1.2
+        self.recompute(clients)
+        self.assertEqual(sorted(computed), sorted(clients.ids))
+
+        # a row changed by hand is computed by the next run, whatever its facts
+        computed.clear()
+        self.client_rows(quiet).sudo().write({"stage_locked": False})
+        self.recompute(clients)
+        self.assertEqual(computed, quiet.ids)
+
+    @freeze_time("2026-03-01")
+    def test_time_alone_computes_a_client_on_its_recheck_date(self):
+        client = self.create_client("Time passes")
+        self.paid_invoice(client, 800.0, "2025-11-01")
+        self.recompute(client)
+        self.assertEqual(self.stage_of(client), "new_customer")
+        row = self.client_rows(client)
+        recheck = row.recheck_date
+        # no later than the day it falls at risk: 90 days of default
+        # interval × 1.5, "more than 135 days" after 2025-11-01: 2026-03-17
+        self.assertTrue(
+            fields.Date.to_date("2026-03-01")
+            < recheck
+            <= fields.Date.to_date("2026-03-17")
+        )
+        computed = self.computed()
+        with freeze_time(recheck - relativedelta(days=1)):
+            self.recompute(client)
+        self.assertEqual(computed, [], "nothing to do before the recheck date")
+        day = recheck
+        while self.stage_of(client) != "at_risk":
+            with freeze_time(day):
+                self.recompute(client)
+            self.assertLessEqual(day, fields.Date.to_date("2026-03-17"))
+            day = self.client_rows(client).recheck_date
+        self.assertEqual(self.last_history(client).stage_to_id.code, "at_risk")
+        self.assertIn(client.id, computed)
+
+    @freeze_time("2026-03-01")
+    def test_overdue_receivable_is_computed_every_day(self):
+        client = self.create_client("Late payer")
+        self.invoice(client, 500.0, "2026-01-01")
+        self.recompute(client)
+        days = self.client_rows(client).max_days_overdue
+        self.assertGreater(days, 0)
+        self.assertEqual(
+            self.client_rows(client).recheck_date, fields.Date.to_date("2026-03-02")
+        )
+        with freeze_time("2026-03-02"):
+            self.recompute(client)
+            self.assertEqual(self.client_rows(client).max_days_overdue, days + 1)
+
+    @freeze_time("2026-03-01")
+    def test_company_figures_are_kept_for_the_day(self):
+        first = self.create_client("First of the day")
+        self.paid_invoice(first, 300.0, "2026-02-01")
+        Engine = type(self.env["crm.lifecycle.engine"])
+        bounds = []
+        original = Engine._rfm_bounds
+
+        def spy(engine, company, today, months):
+            bounds.append(today)
+            return original(engine, company, today, months)
+
+        self.patch(Engine, "_rfm_bounds", spy)
+        self.recompute(first)
+        self.assertEqual(len(bounds), 1)
+        kept = self.company.sudo().lifecycle_figures
+        self.assertEqual(kept["date"], "2026-03-01")
+        later = self.create_client("Later that day")
+        self.paid_invoice(later, 300.0, "2026-02-15")
+        self.recompute(later)
+        self.assertEqual(
+            len(bounds), 1, "the figures of the day are read, not computed"
+        )
+        # a setting they read computes them again, so does a new day
+        self.company.lifecycle_rfm_months = 6
+        self.recompute(later)
+        self.assertEqual(len(bounds), 2)
+        with freeze_time("2026-03-02"):
+            self.recompute(later)
+        self.assertEqual(len(bounds), 3)
+        # and rebuilt snapshots (the conversion rates read them)
+        self.env["crm.lifecycle.snapshot"]._rebuild_dates(
+            self.company, [fields.Date.to_date("2026-02-28")]
+        )
+        self.assertFalse(self.company.sudo().lifecycle_figures)
 
     @freeze_time("2026-03-01")
     def test_time_moves_the_stage_without_any_event(self):

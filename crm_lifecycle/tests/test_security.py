@@ -126,9 +126,13 @@ class TestSecurity(LifecycleCase):
         return self.env.cr.fetchone()
 
     def stale(self):
-        # a recomputation would be seen: the stored results are wrong
+        # a recomputation would be seen: the stored results are wrong, and
+        # not what the engine computed them from
         self.env.cr.execute(
-            SQL("UPDATE crm_lifecycle_client SET paid_revenue = 1, stage_id = NULL")
+            SQL(
+                "UPDATE crm_lifecycle_client"
+                " SET paid_revenue = 1, stage_id = NULL, facts_key = NULL"
+            )
         )
         self.env.invalidate_all()
 

@@ -80,7 +80,8 @@ class TestRfm(LifecycleCase):
 @tagged("post_install", "-at_install")
 class TestClientValue(LifecycleCase):
     def test_clv_and_customer_capital(self):
-        """By hand, on 2026-06-01 with a horizon of 3 years:
+        """By hand, on 2026-06-01 (and 2 for the conversion rates) with a
+        horizon of 3 years:
 
         - retention: of A and B (bought between 2024-06-01 and 2025-06-01),
           A bought again in the last year: 1/2; years = 1 + 0.5 + 0.25 = 1.75;
@@ -122,9 +123,10 @@ class TestClientValue(LifecycleCase):
         with freeze_time("2026-05-10"):
             self.paid_invoice(clients["C"], 600.0, "2026-05-10")
         with freeze_time("2026-06-01"):
-            # rates are read at the start of a run: the run that converts C
-            # counts it from the next run on
             self.recompute(everyone)
+        with freeze_time("2026-06-02"):
+            # the company's figures are those of the day, computed by its
+            # first run: the run that converts C counts it from the next day
             self.recompute(everyone)
         stages = {code: self.stage_of(client) for code, client in clients.items()}
         self.assertEqual(

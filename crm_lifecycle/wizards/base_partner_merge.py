@@ -121,5 +121,5 @@ class BasePartnerMergeAutomaticWizard(models.TransientModel):
             body=" ".join(lines), message_type="comment", subtype_xmlid="mail.mt_note"
         )
         self.env["crm.lifecycle.engine"].sudo()._recompute(
-            survivor.sudo(), Company.browse(companies)
+            survivor.sudo(), Company.browse(companies), force=True
         )

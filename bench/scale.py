@@ -54,7 +54,8 @@ def environment(args):
 
 def reset(env, partner_ids):
     """Forget what the engine wrote for these clients (rows, history, its
-    chatter notes, queue): the next run finds them all new."""
+    chatter notes, queue, the company's figures of the day): the next run
+    finds them all new."""
     company = env.company
     cr = env.cr
     cr.execute(
@@ -83,6 +84,8 @@ def reset(env, partner_ids):
         )
     )
     cr.execute(SQL("DELETE FROM crm_lifecycle_queue"))
+    # and the company's figures of the day: a first run computes them
+    env["crm.lifecycle.engine"]._forget_figures(company)
     cr.commit()  # pylint: disable=invalid-commit
 
 

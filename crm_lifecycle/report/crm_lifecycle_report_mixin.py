@@ -2,6 +2,8 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..models.crm_lifecycle_snapshot import period_start
+
 # Periods of the reports that compare two month ends: (code, months between
 # the start and the end, offset of the row id).
 PERIODS = (("month", 1, 0), ("year", 12, 1))
@@ -46,35 +48,112 @@ class CrmLifecycleReportMixin(models.AbstractModel):
 
     def _money(self, expression):
         """``expression`` (an amount in its company's currency) in the current
-        company's currency at today's rate."""
+        company's currency at today's rate: as it is when the current
+        companies have one currency (no multiplication by 1 on every row)."""
+        if self.env["res.currency"]._check_currency_table_monocurrency(
+            self.env.companies
+        ):
+            return SQL("coalesce(%s, 0)", expression)
         return SQL(
             "coalesce(%s, 0) * coalesce(account_currency_table.rate, 1)", expression
         )
 
-    def _company_dates(self):
-        """SQL of ``company_dates``: the month ends of each current company
-        (``dates``, an array), read from the snapshots' index on (company,
-        date) one month end at a time."""
-        return SQL(
-            """
-            SELECT company.id AS company_id, ARRAY(
-                WITH RECURSIVE month_end(date) AS (
-                    SELECT min(s.date) FROM crm_lifecycle_snapshot s
-                     WHERE s.company_id = company.id
+    def _period_end_filters(self):
+        """{period code: SQL condition on the snapshot ``s``}: it is at a
+        month end of its company that has the month end at the start of the
+        period in the same company. The month ends are read first, from the
+        snapshots' index on (company, date) one at a time, and written into
+        the condition as constants: the planner estimates the rows from the
+        snapshots' statistics and tests a row with a hash of the dates."""
+        self.env["crm.lifecycle.snapshot"].flush_model(["company_id", "date"])
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH RECURSIVE month_end(company_id, date) AS (
+                    SELECT company.id, (
+                           SELECT min(s.date) FROM crm_lifecycle_snapshot s
+                            WHERE s.company_id = company.id)
+                      FROM res_company company
+                     WHERE company.id = ANY(%s)
                      UNION ALL
-                    SELECT (SELECT min(s.date) FROM crm_lifecycle_snapshot s
-                             WHERE s.company_id = company.id
-                               AND s.date > month_end.date)
-                      FROM month_end WHERE month_end.date IS NOT NULL
+                    SELECT month_end.company_id, (
+                           SELECT min(s.date) FROM crm_lifecycle_snapshot s
+                            WHERE s.company_id = month_end.company_id
+                              AND s.date > month_end.date)
+                      FROM month_end
+                     WHERE month_end.date IS NOT NULL
                 )
-                SELECT date FROM month_end WHERE date IS NOT NULL) AS dates
-              FROM res_company company
-             WHERE company.id = ANY(%s)
-            """,
-            self.env.companies.ids,
+                SELECT company_id, date FROM month_end WHERE date IS NOT NULL
+                """,
+                self.env.companies.ids,
+            )
+        )
+        month_ends = set(self.env.cr.fetchall())
+        conditions = {}
+        for code, months, _offset in PERIODS:
+            ends = {}
+            for company_id, day in sorted(month_ends):
+                if (company_id, period_start(day, months)) in month_ends:
+                    ends.setdefault(company_id, []).append(day)
+            conditions[code] = (
+                SQL(" OR ").join(
+                    SQL("(s.company_id = %s AND s.date = ANY(%s))", company_id, days)
+                    for company_id, days in ends.items()
+                )
+                if ends
+                else SQL("FALSE")
+            )
+        return conditions
+
+    def _period_start(self, months, date):
+        """SQL of the month end ``months`` months before the month end
+        ``date`` (an SQL expression)."""
+        return SQL(
+            "(date_trunc('month', %s::timestamp) - make_interval(months => %s)"
+            " - INTERVAL '1 day')::date",
+            date,
+            months - 1,
         )
 
-    def _pairs(self):
+    def _churn_stage_ids(self):
+        """Ids of the stages that count as churn, of every company: a few
+        constants instead of a join to the stages per row and month end."""
+        return (
+            self.env["crm.lifecycle.stage"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("counts_as_churn", "=", True)])
+            .ids
+        )
+
+    def _in_base(self, purchases, stage, churn_stages):
+        """SQL: in the customer base with ``purchases`` paid purchases and
+        the stage ``stage`` (SQL expressions): has bought and is not in a
+        stage that counts as churn (``churn_stages``, ids)."""
+        return SQL(
+            "(coalesce(%s, 0) > 0 AND NOT coalesce(%s = ANY(%s), FALSE))",
+            purchases,
+            stage,
+            churn_stages,
+        )
+
+    def _period_columns(self, code):
+        """{name: SQL}: the columns of the snapshot ``s`` that the period
+        ``code`` compares: the snapshot at the start (``stage_from``,
+        ``start_purchases``, ``start_revenue``, ``start_capital``, repeated
+        on the snapshot at the end) and the revenue of the period at the end
+        (``end_revenue``)."""
+        return {
+            "stage_from": SQL("s.%s", SQL.identifier(f"{code}_start_stage_id")),
+            "start_purchases": SQL("s.%s", SQL.identifier(f"{code}_start_purchases")),
+            "start_revenue": SQL("s.%s", SQL.identifier(f"{code}_start_revenue")),
+            "start_capital": SQL("s.%s", SQL.identifier(f"{code}_start_capital")),
+            "end_revenue": SQL(
+                "s.%s", SQL.identifier("revenue" if code == "month" else "revenue_12m")
+            ),
+        }
+
+    def _pairs(self, end_filters=None, churn_stages=None):
         """One row per client, period (month or 12 months) and month end
         whose company has snapshots at the start of the period: the client's
         snapshot at the end and the one at the start (none when the client
@@ -88,20 +167,19 @@ class CrmLifecycleReportMixin(models.AbstractModel):
 
         The snapshot at the start is repeated on the snapshot at the end
         (its ``month_start_*`` and ``year_start_*`` columns, written with
-        it): a plain scan of the snapshots. Row ids are the end snapshot's,
-        times two, plus 1 for 12 months: stable as long as the snapshots
-        are."""
+        it): a plain scan of the snapshots per period, joined to nothing
+        (``_period_end_filters``, ``_churn_stage_ids``); PostgreSQL computes only
+        the columns a report reads. Row ids are the end snapshot's, times
+        two, plus 1 for 12 months: stable as long as the snapshots are.
+        ``end_filters`` and ``churn_stages``: ``_period_end_filters()`` and
+        ``_churn_stage_ids()`` when the caller has them already."""
+        if end_filters is None:
+            end_filters = self._period_end_filters()
+        if churn_stages is None:
+            churn_stages = self._churn_stage_ids()
         branches = []
         for code, months, offset in PERIODS:
-            date_start = SQL(
-                "(date_trunc('month', s.date) - make_interval(months => %s)"
-                " - INTERVAL '1 day')::date",
-                months - 1,
-            )
-
-            def start(column, code=code):
-                return SQL("s.%s", SQL.identifier(f"{code}_start_{column}"))
-
+            column = self._period_columns(code)
             branches.append(
                 SQL(
                     """
@@ -113,41 +191,27 @@ class CrmLifecycleReportMixin(models.AbstractModel):
                            %(start_purchases)s IS NOT NULL AS start_exists,
                            coalesce(%(start_purchases)s, 0) AS start_purchases,
                            s.purchase_count AS end_purchases,
-                           coalesce(%(start_purchases)s, 0) > 0
-                               AND NOT coalesce(stage_from.counts_as_churn, FALSE)
-                               AS at_start,
-                           s.purchase_count > 0
-                               AND NOT coalesce(stage.counts_as_churn, FALSE)
-                               AS at_end,
+                           %(at_start)s AS at_start,
+                           %(at_end)s AS at_end,
                            coalesce(%(start_revenue)s, 0) AS start_revenue,
-                           s.%(revenue)s AS end_revenue,
+                           %(end_revenue)s AS end_revenue,
                            s.receivable_open,
                            coalesce(%(start_capital)s, 0) AS start_capital,
                            s.customer_capital AS end_capital
                       FROM crm_lifecycle_snapshot s
-                      JOIN company_dates d ON d.company_id = s.company_id
-                      LEFT JOIN crm_lifecycle_stage stage ON stage.id = s.stage_id
-                      LEFT JOIN crm_lifecycle_stage stage_from
-                        ON stage_from.id = %(stage_from)s
-                     WHERE s.company_id = ANY(%(companies)s)
-                       AND %(date_start)s = ANY(d.dates)
+                     WHERE %(period_end)s
                     """,
                     offset=offset,
                     code=code,
-                    date_start=date_start,
-                    stage_from=start("stage_id"),
-                    start_purchases=start("purchases"),
-                    start_revenue=start("revenue"),
-                    revenue=SQL.identifier("revenue" if months == 1 else "revenue_12m"),
-                    start_capital=start("capital"),
-                    companies=self.env.companies.ids,
+                    date_start=self._period_start(months, SQL("s.date")),
+                    at_start=self._in_base(
+                        column["start_purchases"], column["stage_from"], churn_stages
+                    ),
+                    at_end=self._in_base(
+                        SQL("s.purchase_count"), SQL("s.stage_id"), churn_stages
+                    ),
+                    period_end=end_filters[code],
+                    **column,
                 )
             )
-        return SQL(
-            """
-            WITH company_dates AS (%(company_dates)s)
-            %(branches)s
-            """,
-            company_dates=self._company_dates(),
-            branches=SQL(" UNION ALL ").join(branches),
-        )
+        return SQL(" UNION ALL ").join(branches)

@@ -2,7 +2,7 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
-from .crm_lifecycle_report_mixin import PERIOD_SELECTION
+from .crm_lifecycle_report_mixin import PERIOD_SELECTION, PERIODS
 
 
 class CrmLifecycleChurnReport(models.Model):
@@ -88,8 +88,9 @@ class CrmLifecycleChurnReport(models.Model):
         string="Open Receivable", readonly=True, help="At the end of the period."
     )
 
-    def _churn_rows(self):
-        """The rows of the report: also the base of the churn rate report."""
+    def _churn_rows(self, end_filters=None, churn_stages=None):
+        """The rows of the report: also the base of the churn rate report
+        (``_pairs``)."""
         return SQL(
             """
             SELECT pair.id, pair.period, pair.date_start, pair.date,
@@ -113,32 +114,69 @@ class CrmLifecycleChurnReport(models.Model):
               JOIN %(currency_table)s
                 ON account_currency_table.company_id = pair.company_id
             """,
-            pairs=self._pairs(),
+            pairs=self._pairs(end_filters, churn_stages),
             currency_table=self._currency_table(),
             start_revenue=self._money(SQL("pair.start_revenue")),
             end_revenue=self._money(SQL("pair.end_revenue")),
             receivable=self._money(SQL("pair.receivable_open")),
         )
 
+    def _churn_totals(self, end_filters, churn_stages):
+        """Per period and month end, the customers at start of the selected
+        companies and their revenue before: the totals that each row's
+        ``churn_rate`` and ``revenue_retention`` are shares of (none when
+        there are no customers at start). A second scan of the snapshots,
+        grouped, that reads only what the totals need."""
+        branches = []
+        for code, _months, _offset in PERIODS:
+            column = self._period_columns(code)
+            at_start = self._in_base(
+                column["start_purchases"], column["stage_from"], churn_stages
+            )
+            branches.append(
+                SQL(
+                    """
+                    SELECT %(code)s::varchar AS period, s.date,
+                           count(*) AS customers_start,
+                           sum(%(start_revenue)s) AS start_revenue
+                      FROM crm_lifecycle_snapshot s
+                      JOIN %(currency_table)s
+                        ON account_currency_table.company_id = s.company_id
+                     WHERE (%(period_end)s) AND %(at_start)s
+                     GROUP BY s.date
+                    """,
+                    code=code,
+                    at_start=at_start,
+                    start_revenue=self._money(column["start_revenue"]),
+                    currency_table=self._currency_table(),
+                    period_end=end_filters[code],
+                )
+            )
+        return SQL(" UNION ALL ").join(branches)
+
     @property
     def _table_query(self):
-        # the totals of the period and month end: a second scan, grouped,
-        # instead of a window over every row
+        # each row's share of the totals of its period and month end: a
+        # division only on the rows that churned or kept revenue (zero on
+        # the others, none when the total is zero)
+        end_filters = self._period_end_filters()
+        churn_stages = self._churn_stage_ids()
         return SQL(
             """
             SELECT churn.*,
-                   100.0 * churn.churned_count
-                       / nullif(total.customers_start, 0) AS churn_rate,
-                   100.0 * churn.retained_revenue
-                       / nullif(total.start_revenue, 0) AS revenue_retention
+                   CASE WHEN churn.churned_count = 1
+                        THEN 100.0 / nullif(total.customers_start, 0)
+                        WHEN total.customers_start <> 0 THEN 0
+                   END AS churn_rate,
+                   CASE WHEN churn.retained_revenue <> 0
+                        THEN 100.0 * churn.retained_revenue
+                             / nullif(total.start_revenue, 0)
+                        WHEN total.start_revenue <> 0 THEN 0
+                   END AS revenue_retention
               FROM (%(rows)s) churn
-              LEFT JOIN (
-                  SELECT t.period, t.date,
-                         sum(t.customers_start) AS customers_start,
-                         sum(t.start_revenue) AS start_revenue
-                    FROM (%(rows)s) t
-                   GROUP BY t.period, t.date
-              ) total ON total.period = churn.period AND total.date = churn.date
+              LEFT JOIN (%(totals)s) total
+                ON total.period = churn.period AND total.date = churn.date
             """,
-            rows=self._churn_rows(),
+            rows=self._churn_rows(end_filters, churn_stages),
+            totals=self._churn_totals(end_filters, churn_stages),
         )

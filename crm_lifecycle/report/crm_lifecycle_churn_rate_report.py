@@ -2,7 +2,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_lifecycle_report_mixin import PERIOD_SELECTION
+from .crm_lifecycle_report_mixin import PERIOD_SELECTION, PERIODS
 
 
 class CrmLifecycleChurnRateReport(models.Model):
@@ -80,7 +80,21 @@ class CrmLifecycleChurnRateReport(models.Model):
     @property
     def _table_query(self):
         # ids: the smallest of the churn rows of the company, period and
-        # month end (stable with the snapshots)
+        # month end (stable with the snapshots); the rows grouped first, the
+        # start of the period and the targets of the company added to the
+        # groups
+        Churn = self.env["crm.lifecycle.churn.report"]
+        date_start = SQL(
+            "CASE churn.period %s END",
+            SQL(" ").join(
+                SQL(
+                    "WHEN %s THEN %s",
+                    code,
+                    Churn._period_start(months, SQL("churn.date")),
+                )
+                for code, months, _offset in PERIODS
+            ),
+        )
         return SQL(
             """
             SELECT total.*,
@@ -96,28 +110,35 @@ class CrmLifecycleChurnRateReport(models.Model):
                         THEN 100 * (1 - power(1 - rate.churn_rate / 100, 12))
                         ELSE rate.churn_rate END AS yearly_churn_rate
               FROM (
-            SELECT min(churn.id) AS id, churn.company_id, churn.period,
-                   churn.date_start, churn.date,
-                   sum(churn.customers_start) AS customers_start,
-                   sum(churn.new_count) AS new_count,
-                   sum(churn.reactivated_count) AS reactivated_count,
-                   sum(churn.churned_count) AS churned_count,
-                   sum(churn.customers_end) AS customers_end,
-                   100.0 * sum(churn.churned_count)
-                       / nullif(sum(churn.customers_start), 0) AS churn_rate,
+            SELECT churn.id, churn.company_id, churn.period,
+                   %(date_start)s AS date_start, churn.date,
+                   churn.customers_start, churn.new_count,
+                   churn.reactivated_count, churn.churned_count,
+                   churn.customers_end,
+                   100.0 * churn.churned_count
+                       / nullif(churn.customers_start, 0) AS churn_rate,
                    company.lifecycle_churn_target_min AS churn_target_min,
                    company.lifecycle_churn_target_max AS churn_target_max,
-                   sum(churn.start_revenue) AS start_revenue,
-                   sum(churn.retained_revenue) AS retained_revenue,
-                   100.0 * sum(churn.retained_revenue)
-                       / nullif(sum(churn.start_revenue), 0) AS revenue_retention
-              FROM (%(rows)s) churn
+                   churn.start_revenue, churn.retained_revenue,
+                   100.0 * churn.retained_revenue
+                       / nullif(churn.start_revenue, 0) AS revenue_retention
+              FROM (
+            SELECT min(churn_row.id) AS id, churn_row.company_id,
+                   churn_row.period, churn_row.date,
+                   sum(churn_row.customers_start) AS customers_start,
+                   sum(churn_row.new_count) AS new_count,
+                   sum(churn_row.reactivated_count) AS reactivated_count,
+                   sum(churn_row.churned_count) AS churned_count,
+                   sum(churn_row.customers_end) AS customers_end,
+                   sum(churn_row.start_revenue) AS start_revenue,
+                   sum(churn_row.retained_revenue) AS retained_revenue
+              FROM (%(rows)s) churn_row
+             GROUP BY churn_row.company_id, churn_row.period, churn_row.date
+              ) churn
               JOIN res_company company ON company.id = churn.company_id
-             GROUP BY churn.company_id, churn.period, churn.date_start,
-                      churn.date, company.lifecycle_churn_target_min,
-                      company.lifecycle_churn_target_max
               ) rate
               ) total
             """,
-            rows=self.env["crm.lifecycle.churn.report"]._churn_rows(),
+            date_start=date_start,
+            rows=Churn._churn_rows(),
         )

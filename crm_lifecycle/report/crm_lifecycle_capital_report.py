@@ -54,31 +54,33 @@ class CrmLifecycleCapitalReport(models.Model):
 
     @property
     def _table_query(self):
+        # revaluation = closing - opening - acquired - churned, case by case:
+        # one subtraction at most per row
         return SQL(
             """
-            SELECT move.*,
-                   move.closing_capital - move.opening_capital
-                   - move.acquired_capital - move.churned_capital
-                       AS revaluation_capital
-              FROM (
             SELECT pair.id, pair.period, pair.date_start, pair.date,
                    pair.partner_id, pair.company_id, pair.user_id, pair.team_id,
                    pair.industry_id, pair.country_id, pair.state_id,
                    pair.loyalty_level_id, pair.stage_from_id, pair.stage_id,
                    %(opening)s AS opening_capital,
-                   CASE WHEN NOT pair.start_exists
-                          OR (pair.at_end AND NOT pair.at_start)
-                        THEN %(closing)s ELSE 0 END AS acquired_capital,
-                   CASE WHEN pair.at_start AND NOT pair.at_end
-                        THEN -%(opening)s ELSE 0 END AS churned_capital,
+                   CASE WHEN %(acquired)s THEN %(closing)s ELSE 0 END
+                       AS acquired_capital,
+                   CASE WHEN %(churned)s THEN -%(opening)s ELSE 0 END
+                       AS churned_capital,
+                   CASE WHEN %(acquired)s THEN -%(opening)s
+                        WHEN %(churned)s THEN %(closing)s
+                        ELSE %(closing)s - %(opening)s END AS revaluation_capital,
                    %(closing)s AS closing_capital
               FROM (%(pairs)s) pair
               JOIN %(currency_table)s
                 ON account_currency_table.company_id = pair.company_id
-              ) move
             """,
             pairs=self._pairs(),
             currency_table=self._currency_table(),
+            acquired=SQL(
+                "(NOT pair.start_exists OR (pair.at_end AND NOT pair.at_start))"
+            ),
+            churned=SQL("(pair.at_start AND NOT pair.at_end)"),
             opening=self._money(SQL("pair.start_capital")),
             closing=self._money(SQL("pair.end_capital")),
         )

@@ -71,43 +71,45 @@ class CrmLifecycleCohortReport(models.Model):
     def _table_query(self):
         # the cohort of each snapshot and the client's first one in it
         # (what counts it in the cohort's size) are written with the
-        # snapshots (crm.lifecycle.snapshot._refresh_cohorts)
+        # snapshots (crm.lifecycle.snapshot._refresh_cohorts). Month
+        # arithmetic on dates without time zone and in floating point, each
+        # buying row's share of its cohort a factor of the cohort: cheap on
+        # every row. Every cohort of a row has a size (its client's first
+        # snapshot in it): a left join, that PostgreSQL leaves out when the
+        # size is not read.
+        month = SQL("date_trunc('month', s.date::timestamp)::date")
         return SQL(
             """
-            SELECT cohort_row.*,
-                   CASE WHEN cohort_row.buying_count = 1
-                        THEN 100.0 / cohort.size ELSE 0 END AS buying_share,
-                   cohort.size AS cohort_size
-              FROM (
             SELECT s.id, s.date, s.partner_id, s.company_id, s.user_id,
                    s.team_id, s.industry_id, s.country_id, s.state_id,
-                   s.loyalty_level_id, s.stage_id,
-                   s.cohort_date,
-                   ((extract(year FROM s.date)
-                     - extract(year FROM s.cohort_date)) * 12
-                    + extract(month FROM s.date)
-                    - extract(month FROM s.cohort_date))::int AS months_since,
+                   s.loyalty_level_id, s.stage_id, s.cohort_date,
+                   ((date_part('year', s.date) - date_part('year', s.cohort_date))
+                    * 12 + date_part('month', s.date)
+                    - date_part('month', s.cohort_date))::int AS months_since,
                    1 AS customer_count,
+                   cohort.size AS cohort_size,
                    (s.revenue > 0)::int AS buying_count,
-                   (s.revenue > 0 AND date_trunc('month', s.date) = s.cohort_date
-                   )::int AS new_count,
-                   (s.revenue > 0 AND date_trunc('month', s.date) > s.cohort_date
-                   )::int AS returning_count,
+                   CASE WHEN s.revenue > 0 THEN cohort.share ELSE 0 END
+                       AS buying_share,
+                   (s.revenue > 0 AND %(month)s = s.cohort_date)::int AS new_count,
+                   (s.revenue > 0 AND %(month)s > s.cohort_date)::int
+                       AS returning_count,
                    %(revenue)s AS revenue,
                    %(receivable)s AS receivable_open
               FROM crm_lifecycle_snapshot s
               JOIN %(currency_table)s
                 ON account_currency_table.company_id = s.company_id
-             WHERE s.company_id = ANY(%(companies)s)
-               AND s.cohort_date <= s.date
-              ) cohort_row
-              JOIN (
-                  SELECT c.cohort_date, count(*) AS size
+              LEFT JOIN (
+                  SELECT c.cohort_date, count(*) AS size,
+                         100.0 / count(*) AS share
                     FROM crm_lifecycle_snapshot c
                    WHERE c.company_id = ANY(%(companies)s) AND c.is_cohort_start
                    GROUP BY c.cohort_date
-              ) cohort ON cohort.cohort_date = cohort_row.cohort_date
+              ) cohort ON cohort.cohort_date = s.cohort_date
+             WHERE s.company_id = ANY(%(companies)s)
+               AND s.cohort_date <= s.date
             """,
+            month=month,
             companies=self.env.companies.ids,
             currency_table=self._currency_table(),
             revenue=self._money(SQL("s.revenue")),

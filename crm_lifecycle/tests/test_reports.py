@@ -489,3 +489,110 @@ class TestReports(LifecycleCase):
             "crm.lifecycle.cohort.report", self.salesman
         )._read_group([("date", "=", self.ends[0])], [], ["revenue:sum"])
         self.assertEqual(revenue, 1800.0)
+
+    def test_companies_with_their_month_ends_and_currencies(self):
+        """Two companies: each compares its own month ends (the second has
+        snapshots from the second month end on), amounts are in the current
+        company's currency at today's rate, and the churn shares are of the
+        customers of both."""
+        currency = self.setup_other_currency("EUR", rates=[("1900-01-01", 4.0)])
+        other = self.setup_other_company(currency_id=currency.id)["company"]
+        client = self.create_client("Report Other")
+        move = self.init_invoice(
+            "out_invoice",
+            partner=client,
+            invoice_date=self.months[0] + timedelta(days=4),
+            post=True,
+            amounts=[1000.0],
+            taxes=[],
+            company=other,
+        )
+        self.env["account.payment.register"].with_company(other).with_context(
+            active_model="account.move", active_ids=move.ids
+        ).create({"payment_date": move.invoice_date})._create_payments()
+        Snapshot = self.env["crm.lifecycle.snapshot"]
+        with freeze_time(datetime.combine(self.today, time(9))):
+            Snapshot._rebuild_dates(other, self.ends[1:])
+        self.env.flush_all()
+        snapshots = Snapshot.search(
+            [("company_id", "=", other.id), ("partner_id", "=", client.id)],
+            order="date",
+        )
+        self.assertEqual(snapshots.mapped("date"), self.ends[1:])
+        self.assertTrue(all(snapshots.mapped("customer_capital")))
+        both = {"allowed_company_ids": [self.company.id, other.id]}
+
+        def report(model):
+            return self.env[model].with_context(**both)
+
+        # the other company from its second month end on, in the current
+        # company's currency
+        capital = report("crm.lifecycle.capital.report").search(
+            [("company_id", "=", other.id)]
+        )
+        self.assertEqual(
+            set(capital.mapped(lambda row: (row.period, row.date))),
+            {("month", self.ends[2]), ("month", self.ends[3])},
+        )
+        row = capital.filtered(
+            lambda row: row.partner_id == client and row.date == self.ends[3]
+        )
+        self.assertEqual(row.date_start, self.ends[2])
+        for amount, snapshot in (
+            (row.opening_capital, snapshots[1]),
+            (row.closing_capital, snapshots[2]),
+        ):
+            self.assertAlmostEqual(
+                amount,
+                currency._convert(
+                    snapshot.customer_capital,
+                    self.company.currency_id,
+                    self.company,
+                    date.today(),
+                ),
+                places=2,
+            )
+        self.assertNotAlmostEqual(row.closing_capital, snapshots[2].customer_capital)
+        self.assertFalse(
+            report("crm.lifecycle.transition.report").search(
+                [("company_id", "=", other.id), ("period", "=", "year")]
+            )
+        )
+        # the churn rate of the third month: E of A, C, D, E, F, G and the
+        # other company's client
+        Churn = report("crm.lifecycle.churn.report")
+        domain = [("period", "=", "month"), ("date", "=", self.ends[2])]
+        [(companies, starts, churned, rate, before, retained, retention)] = (
+            Churn._read_group(
+                domain,
+                [],
+                [
+                    "company_id:count_distinct",
+                    "customers_start:sum",
+                    "churned_count:sum",
+                    "churn_rate:sum",
+                    "start_revenue:sum",
+                    "retained_revenue:sum",
+                    "revenue_retention:sum",
+                ],
+            )
+        )
+        self.assertEqual((companies, starts, churned), (2, 7, 1))
+        self.assertAlmostEqual(rate, 100.0 / 7)
+        self.assertTrue(before)
+        self.assertAlmostEqual(retention, 100.0 * retained / before)
+        # each company's part of it
+        shares = dict(Churn._read_group(domain, ["company_id"], ["churn_rate:sum"]))
+        self.assertAlmostEqual(shares[self.company], 100.0 / 7)
+        self.assertEqual(shares[other], 0.0)
+        [rate_row] = report("crm.lifecycle.churn.rate.report").search(
+            [
+                ("company_id", "=", other.id),
+                ("period", "=", "month"),
+                ("date", "=", self.ends[2]),
+            ]
+        )
+        self.assertEqual(
+            (rate_row.customers_start, rate_row.churned_count, rate_row.date_start),
+            (1, 0, self.ends[1]),
+        )

@@ -14,6 +14,7 @@ from . import crm_loyalty_level
 from . import crm_rfm_segment
 from . import crm_lifecycle_engine_value
 from . import crm_lifecycle_snapshot
+from . import crm_lifecycle_snapshot_total
 from . import crm_lifecycle_playbook
 from . import crm_lifecycle_playbook_step
 from . import crm_lifecycle_playbook_run

@@ -27,6 +27,10 @@ CLIENT_COLUMNS = (
     "potential_value",
     "pipeline_expected_revenue",
 )
+# Periods the reports compare a month end with: (code, months between the
+# start and the end, offset of the report rows' ids).
+PERIODS = (("month", 1, 0), ("year", 12, 1))
+PERIOD_SELECTION = [("month", "Month"), ("year", "Year (12 months)")]
 # Columns of a snapshot that repeat the client's snapshots at the start of
 # the periods the reports compare (``_period_values``).
 PERIOD_COLUMNS = (
@@ -603,7 +607,9 @@ class CrmLifecycleSnapshot(models.Model):
         when None) were written: the columns that repeat a previous month end
         (``PERIOD_COLUMNS``) of the later snapshots that read them and were
         not rewritten after them, month end by month end, oldest first; then
-        the cohorts of the company (``_refresh_cohorts``)."""
+        the totals of the month ends written or refreshed
+        (``_refresh_totals``) and the cohorts of the company
+        (``_refresh_cohorts``)."""
         self.env.cr.execute(
             SQL(
                 "SELECT DISTINCT date FROM crm_lifecycle_snapshot"
@@ -665,8 +671,73 @@ class CrmLifecycleSnapshot(models.Model):
                     ),
                 )
             )
+        self._refresh_totals(company, None if dates is None else {*dates, *stale})
         self._refresh_cohorts(company)
         self.invalidate_model()
+
+    @api.model
+    def _refresh_totals(self, company, dates=None):
+        """The totals of the snapshots of ``company`` at ``dates`` (all when
+        None; crm.lifecycle.snapshot.total) written again from the
+        snapshots: per period, month end and stage at the start, the
+        snapshots whose client had paid purchases at the start and their
+        revenue before."""
+        at_dates = SQL("TRUE") if dates is None else SQL("date = ANY(%s)", list(dates))
+        self.env.cr.execute(
+            SQL(
+                "DELETE FROM crm_lifecycle_snapshot_total WHERE company_id = %s AND %s",
+                company.id,
+                at_dates,
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO crm_lifecycle_snapshot_total
+                       (company_id, date, period, stage_id, customer_count,
+                        start_revenue)
+                %s
+                """,
+                SQL(" UNION ALL ").join(
+                    SQL(
+                        """
+                        SELECT company_id, date, %(code)s, %(stage)s, count(*),
+                               sum(coalesce(%(revenue)s, 0))
+                          FROM crm_lifecycle_snapshot
+                         WHERE company_id = %(company)s AND %(at_dates)s
+                           AND %(purchases)s > 0
+                         GROUP BY company_id, date, %(stage)s
+                        """,
+                        code=code,
+                        stage=SQL.identifier(f"{code}_start_stage_id"),
+                        revenue=SQL.identifier(f"{code}_start_revenue"),
+                        purchases=SQL.identifier(f"{code}_start_purchases"),
+                        company=company.id,
+                        at_dates=at_dates,
+                    )
+                    for code, _months, _offset in PERIODS
+                ),
+            )
+        )
+        self.env["crm.lifecycle.snapshot.total"].invalidate_model()
+
+    @api.model
+    def _counted_companies(self, partner_ids):
+        """The companies whose totals count snapshots of ``partner_ids``
+        (paid purchases at the start of a period): the ones to count again
+        when these snapshots are deleted with their partner or moved by a
+        merge."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT company_id FROM crm_lifecycle_snapshot
+                 WHERE partner_id = ANY(%s)
+                   AND (month_start_purchases > 0 OR year_start_purchases > 0)
+                """,
+                list(partner_ids),
+            )
+        )
+        return self.env["res.company"].browse(row[0] for row in self.env.cr.fetchall())
 
     @api.model
     def _refresh_cohorts(self, company):

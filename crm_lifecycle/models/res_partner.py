@@ -504,6 +504,16 @@ class ResPartner(models.Model):
             )
         return result
 
+    def unlink(self):
+        # the deleted clients' snapshots go with them: the totals that
+        # counted them are counted again
+        Snapshot = self.env["crm.lifecycle.snapshot"].sudo()
+        counted = Snapshot._counted_companies(self.ids)
+        result = super().unlink()
+        for company in counted:
+            Snapshot._refresh_totals(company)
+        return result
+
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_lifecycle_report_mixin import PERIOD_SELECTION, PERIODS
+from ..models.crm_lifecycle_snapshot import PERIOD_SELECTION, PERIODS
 
 
 class CrmLifecycleChurnRateReport(models.Model):

@@ -2,7 +2,7 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
-from .crm_lifecycle_report_mixin import PERIOD_SELECTION, PERIODS
+from ..models.crm_lifecycle_snapshot import PERIOD_SELECTION, PERIODS
 
 
 class CrmLifecycleChurnReport(models.Model):
@@ -88,7 +88,7 @@ class CrmLifecycleChurnReport(models.Model):
         string="Open Receivable", readonly=True, help="At the end of the period."
     )
 
-    def _churn_rows(self, end_filters=None, churn_stages=None):
+    def _churn_rows(self, period_ends=None, churn_stages=None):
         """The rows of the report: also the base of the churn rate report
         (``_pairs``)."""
         return SQL(
@@ -114,52 +114,51 @@ class CrmLifecycleChurnReport(models.Model):
               JOIN %(currency_table)s
                 ON account_currency_table.company_id = pair.company_id
             """,
-            pairs=self._pairs(end_filters, churn_stages),
+            pairs=self._pairs(period_ends, churn_stages),
             currency_table=self._currency_table(),
             start_revenue=self._money(SQL("pair.start_revenue")),
             end_revenue=self._money(SQL("pair.end_revenue")),
             receivable=self._money(SQL("pair.receivable_open")),
         )
 
-    def _churn_totals(self, end_filters, churn_stages):
+    def _churn_totals(self, period_ends, churn_stages):
         """Per period and month end, the customers at start of the selected
         companies and their revenue before: the totals that each row's
         ``churn_rate`` and ``revenue_retention`` are shares of (none when
-        there are no customers at start). A second scan of the snapshots,
-        grouped, that reads only what the totals need."""
-        branches = []
-        for code, _months, _offset in PERIODS:
-            column = self._period_columns(code)
-            at_start = self._in_base(
-                column["start_purchases"], column["stage_from"], churn_stages
-            )
-            branches.append(
+        there are no customers at start). Read from the totals per stage at
+        the start written with the snapshots (crm.lifecycle.snapshot.total,
+        a few rows per month end), not from a second scan of every
+        snapshot."""
+        return SQL(
+            """
+            SELECT t.period, t.date, sum(t.customer_count) AS customers_start,
+                   sum(%(start_revenue)s) AS start_revenue
+              FROM crm_lifecycle_snapshot_total t
+              JOIN %(currency_table)s
+                ON account_currency_table.company_id = t.company_id
+             WHERE (%(period_end)s)
+               AND NOT coalesce(t.stage_id = ANY(%(churn_stages)s), FALSE)
+             GROUP BY t.period, t.date
+            """,
+            start_revenue=self._money(SQL("t.start_revenue")),
+            currency_table=self._currency_table(),
+            period_end=SQL(" OR ").join(
                 SQL(
-                    """
-                    SELECT %(code)s::varchar AS period, s.date,
-                           count(*) AS customers_start,
-                           sum(%(start_revenue)s) AS start_revenue
-                      FROM crm_lifecycle_snapshot s
-                      JOIN %(currency_table)s
-                        ON account_currency_table.company_id = s.company_id
-                     WHERE (%(period_end)s) AND %(at_start)s
-                     GROUP BY s.date
-                    """,
-                    code=code,
-                    at_start=at_start,
-                    start_revenue=self._money(column["start_revenue"]),
-                    currency_table=self._currency_table(),
-                    period_end=end_filters[code],
+                    "(t.period = %s AND (%s))",
+                    code,
+                    self._at_period_end(period_ends[code], "t"),
                 )
-            )
-        return SQL(" UNION ALL ").join(branches)
+                for code, _months, _offset in PERIODS
+            ),
+            churn_stages=churn_stages,
+        )
 
     @property
     def _table_query(self):
         # each row's share of the totals of its period and month end: a
         # division only on the rows that churned or kept revenue (zero on
         # the others, none when the total is zero)
-        end_filters = self._period_end_filters()
+        period_ends = self._period_ends()
         churn_stages = self._churn_stage_ids()
         return SQL(
             """
@@ -177,6 +176,6 @@ class CrmLifecycleChurnReport(models.Model):
               LEFT JOIN (%(totals)s) total
                 ON total.period = churn.period AND total.date = churn.date
             """,
-            rows=self._churn_rows(end_filters, churn_stages),
-            totals=self._churn_totals(end_filters, churn_stages),
+            rows=self._churn_rows(period_ends, churn_stages),
+            totals=self._churn_totals(period_ends, churn_stages),
         )

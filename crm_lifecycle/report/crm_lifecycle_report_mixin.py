@@ -2,12 +2,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..models.crm_lifecycle_snapshot import period_start
-
-# Periods of the reports that compare two month ends: (code, months between
-# the start and the end, offset of the row id).
-PERIODS = (("month", 1, 0), ("year", 12, 1))
-PERIOD_SELECTION = [("month", "Month"), ("year", "Year (12 months)")]
+from ..models.crm_lifecycle_snapshot import PERIODS, period_start
 
 
 class CrmLifecycleReportMixin(models.AbstractModel):
@@ -58,13 +53,11 @@ class CrmLifecycleReportMixin(models.AbstractModel):
             "coalesce(%s, 0) * coalesce(account_currency_table.rate, 1)", expression
         )
 
-    def _period_end_filters(self):
-        """{period code: SQL condition on the snapshot ``s``}: it is at a
-        month end of its company that has the month end at the start of the
-        period in the same company. The month ends are read first, from the
-        snapshots' index on (company, date) one at a time, and written into
-        the condition as constants: the planner estimates the rows from the
-        snapshots' statistics and tests a row with a hash of the dates."""
+    def _period_ends(self):
+        """{period code: {company id: [month ends]}}: the month ends of each
+        current company that have the month end at the start of the period
+        in the same company, read from the snapshots' index on (company,
+        date) one at a time (``_at_period_end``)."""
         self.env["crm.lifecycle.snapshot"].flush_model(["company_id", "date"])
         self.env.cr.execute(
             SQL(
@@ -89,21 +82,31 @@ class CrmLifecycleReportMixin(models.AbstractModel):
             )
         )
         month_ends = set(self.env.cr.fetchall())
-        conditions = {}
+        period_ends = {}
         for code, months, _offset in PERIODS:
-            ends = {}
+            ends = period_ends[code] = {}
             for company_id, day in sorted(month_ends):
                 if (company_id, period_start(day, months)) in month_ends:
                     ends.setdefault(company_id, []).append(day)
-            conditions[code] = (
-                SQL(" OR ").join(
-                    SQL("(s.company_id = %s AND s.date = ANY(%s))", company_id, days)
-                    for company_id, days in ends.items()
-                )
-                if ends
-                else SQL("FALSE")
+        return period_ends
+
+    def _at_period_end(self, ends, alias):
+        """SQL: the row ``alias`` (with ``company_id`` and ``date``) is at one
+        of ``ends`` ({company id: month ends}, of ``_period_ends``): the
+        month ends are constants, the planner estimates the rows from the
+        statistics and tests a row with a hash of the dates."""
+        if not ends:
+            return SQL("FALSE")
+        return SQL(" OR ").join(
+            SQL(
+                "(%s = %s AND %s = ANY(%s))",
+                SQL.identifier(alias, "company_id"),
+                company_id,
+                SQL.identifier(alias, "date"),
+                days,
             )
-        return conditions
+            for company_id, days in ends.items()
+        )
 
     def _period_start(self, months, date):
         """SQL of the month end ``months`` months before the month end
@@ -153,7 +156,7 @@ class CrmLifecycleReportMixin(models.AbstractModel):
             ),
         }
 
-    def _pairs(self, end_filters=None, churn_stages=None):
+    def _pairs(self, period_ends=None, churn_stages=None):
         """One row per client, period (month or 12 months) and month end
         whose company has snapshots at the start of the period: the client's
         snapshot at the end and the one at the start (none when the client
@@ -168,13 +171,13 @@ class CrmLifecycleReportMixin(models.AbstractModel):
         The snapshot at the start is repeated on the snapshot at the end
         (its ``month_start_*`` and ``year_start_*`` columns, written with
         it): a plain scan of the snapshots per period, joined to nothing
-        (``_period_end_filters``, ``_churn_stage_ids``); PostgreSQL computes only
+        (``_period_ends``, ``_churn_stage_ids``); PostgreSQL computes only
         the columns a report reads. Row ids are the end snapshot's, times
         two, plus 1 for 12 months: stable as long as the snapshots are.
-        ``end_filters`` and ``churn_stages``: ``_period_end_filters()`` and
+        ``period_ends`` and ``churn_stages``: ``_period_ends()`` and
         ``_churn_stage_ids()`` when the caller has them already."""
-        if end_filters is None:
-            end_filters = self._period_end_filters()
+        if period_ends is None:
+            period_ends = self._period_ends()
         if churn_stages is None:
             churn_stages = self._churn_stage_ids()
         branches = []
@@ -210,7 +213,7 @@ class CrmLifecycleReportMixin(models.AbstractModel):
                     at_end=self._in_base(
                         SQL("s.purchase_count"), SQL("s.stage_id"), churn_stages
                     ),
-                    period_end=end_filters[code],
+                    period_end=self._at_period_end(period_ends[code], "s"),
                     **column,
                 )
             )

@@ -2,7 +2,7 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
-from .crm_lifecycle_report_mixin import PERIOD_SELECTION
+from ..models.crm_lifecycle_snapshot import PERIOD_SELECTION
 
 
 class CrmLifecycleTransitionReport(models.Model):

@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta
 from dateutil.relativedelta import relativedelta
 from freezegun import freeze_time
 
+from odoo import Command
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL
@@ -382,6 +383,73 @@ class TestReports(LifecycleCase):
             ]
         )
         self.assertEqual((row.churned_count, row.customers_end), (0, 1))
+        # and it counts among the customers at start of the next month: E
+        # of A, B, C, D, E, F, G
+        self.assertEqual(self.month_churn(self.ends[2]), (7, 1, 100.0 / 7))
+
+    def month_churn(self, end):
+        """(customers at start, churned, churn rate) of the month ending
+        ``end``, the rate summed over the rows."""
+        [(starts, churned, rate)] = self.report(
+            "crm.lifecycle.churn.report"
+        )._read_group(
+            [("period", "=", "month"), ("date", "=", end)],
+            [],
+            ["customers_start:sum", "churned_count:sum", "churn_rate:sum"],
+        )
+        return starts, churned, rate
+
+    def test_churn_totals_follow_merges_and_deletions(self):
+        """The customers at start that the rows' churn rates are shares of
+        are written with the snapshots: a merge or a deleted client counts
+        them again."""
+        self.assertEqual(self.month_churn(self.ends[2]), (6, 1, 100.0 / 6))
+        # G merged into F: Odoo deletes G's snapshots, F has its own
+        wizard = self.env["base.partner.merge.automatic.wizard"].create(
+            {
+                "partner_ids": [Command.set((self.f | self.g).ids)],
+                "dst_partner_id": self.f.id,
+            }
+        )
+        wizard.action_merge()
+        self.assertFalse(self.g.exists())
+        self.assertEqual(self.month_churn(self.ends[2]), (5, 1, 100.0 / 5))
+        # a client with a snapshot that counts it at start, deleted
+        client = self.create_client("Report Deleted")
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO crm_lifecycle_snapshot
+                       (partner_id, company_id, date, stage_id, purchase_count,
+                        month_start_stage_id, month_start_purchases,
+                        month_start_revenue)
+                SELECT %(client)s, company_id, date, stage_id, purchase_count,
+                       month_start_stage_id, month_start_purchases,
+                       month_start_revenue
+                  FROM crm_lifecycle_snapshot
+                 WHERE partner_id = %(c)s AND date = %(end)s
+                """,
+                client=client.id,
+                c=self.c.id,
+                end=self.ends[2],
+            )
+        )
+        Snapshot = self.env["crm.lifecycle.snapshot"]
+        Snapshot._refresh_totals(self.company, [self.ends[2]])
+        self.assertEqual(self.month_churn(self.ends[2]), (6, 1, 100.0 / 6))
+        client.unlink()
+        self.assertEqual(self.month_churn(self.ends[2]), (5, 1, 100.0 / 5))
+        # totals missing (snapshots of a previous version): counted at update
+        Total = self.env["crm.lifecycle.snapshot.total"]
+        self.env.cr.execute(
+            SQL(
+                "DELETE FROM crm_lifecycle_snapshot_total WHERE company_id = %s",
+                self.company.id,
+            )
+        )
+        self.assertEqual(self.month_churn(self.ends[2]), (5, 1, False))
+        Total.init()
+        self.assertEqual(self.month_churn(self.ends[2]), (5, 1, 100.0 / 5))
 
     def test_cohorts(self):
         Report = self.report("crm.lifecycle.cohort.report")

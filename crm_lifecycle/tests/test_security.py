@@ -22,6 +22,9 @@ ALLOWED = {
     "creates the module's index if missing (idempotent, no data).",
     ("crm.lifecycle.snapshot", "init"): "Odoo's schema hook, as above: it "
     "creates the snapshots' index if missing (idempotent, no data).",
+    ("crm.lifecycle.snapshot.total", "init"): "Odoo's schema hook, as above: "
+    "it creates the totals' index if missing and counts the snapshots of the "
+    "companies that have none (idempotent, derived data only).",
 }
 
 # Every other public method: refused to a portal user with no effect. Those

@@ -15,7 +15,13 @@ class BasePartnerMergeAutomaticWizard(models.TransientModel):
         )
         names = {partner.id: partner.display_name for partner in partners.sudo()}
         rows = self._lifecycle_client_rows(partners.ids)
+        Snapshot = self.env["crm.lifecycle.snapshot"].sudo()
+        counted = Snapshot._counted_companies(partners.ids)
         result = super()._merge(partner_ids, dst_partner, extra_checks)
+        # Odoo moved the merged partners' snapshots to the survivor, or
+        # deleted them where it had its own at the same month end
+        for company in counted:
+            Snapshot._refresh_totals(company)
         survivors = partners.exists()
         # invoices and leads of the merged partners now belong to the survivor
         self.env["crm.lifecycle.queue"].sudo()._enqueue(survivors.ids)

@@ -1,11 +1,12 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Loyalty levels, RFM scores and client value, in the lifecycle engine.
 
-Same batches and the same constant number of queries as the stages: one more
-query per batch (paid revenue and purchases over the windows of the levels
-and of the RFM period) and, once per run and company, the quintile
-boundaries, the yearly retention, the conversion rates and the first-year
-value of a customer.
+Same batches and the same queries as the stages: the paid revenue and
+purchases over the windows of the levels and of the RFM period come with the
+invoices' query (``_query_invoices``); once per run and company, one query
+over the company's documents gives the quintile boundaries, the yearly
+retention and the first-year value of a customer, and one over the snapshots
+the conversion rates.
 """
 
 import hashlib
@@ -110,13 +111,13 @@ class CrmLifecycleEngine(models.AbstractModel):
         return context
 
     def _company_figures(self, company, today, stages):
-        """The company's figures of ``today``: RFM quintile boundaries
-        (``_rfm_bounds``), retention, first-year value and conversion rates
-        (``_company_rates``). They take a few seconds on a large company and
-        move slowly: the first run of the day computes them and keeps them on
-        the company for the other runs of the day (queue batches, a client
-        created), as long as the settings they read are the same. As of a
-        past date they are computed each time."""
+        """The company's figures of ``today``: RFM quintile boundaries,
+        retention and first-year value (``_document_figures``) and conversion
+        rates (``_conversion_rates``). They take a few seconds on a large
+        company and move slowly: the first run of the day computes them and
+        keeps them on the company for the other runs of the day (queue
+        batches, a client created), as long as the settings they read are the
+        same. As of a past date they are computed each time."""
         months = company.lifecycle_rfm_months
         inputs = hashlib.md5(
             json.dumps(
@@ -140,8 +141,8 @@ class CrmLifecycleEngine(models.AbstractModel):
             }
             return figures
         figures = {
-            "rfm_bounds": self._rfm_bounds(company, today, months),
-            **self._company_rates(company, today, stages),
+            **self._document_figures(company, today, months),
+            "conversion": self._conversion_rates(company, today, stages),
         }
         if is_today:
             self.env.cr.execute(
@@ -160,13 +161,23 @@ class CrmLifecycleEngine(models.AbstractModel):
             company.invalidate_recordset(["lifecycle_figures"])
         return figures
 
-    def _rfm_bounds(self, company, today, months):
-        """Quintile boundaries of recency (days), frequency and monetary value
-        over the company's customers of the period: one query per run."""
+    def _document_figures(self, company, today, months):
+        """The figures the company's documents give, in one query per run
+        (the documents of the company are read once):
+
+        - ``rfm_bounds``: quintile boundaries of recency (days), frequency
+          and monetary value over the company's customers of the last
+          ``months`` months;
+        - ``retention``: share of the clients who bought in the year before
+          last that bought again in the last year;
+        - ``first_year_value``: average paid revenue of a customer in its
+          first twelve months (customers whose first year is over, else all).
+        """
+        year_ago = today - relativedelta(years=1)
         self.env.cr.execute(
             SQL(
                 """
-                WITH doc AS (%(documents)s),
+                WITH doc AS MATERIALIZED (%(documents)s),
                 client AS (
                     SELECT partner_id,
                            %(today)s - max(invoice_date) FILTER (
@@ -177,43 +188,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                      WHERE invoice_date > %(start)s
                      GROUP BY partner_id
                     HAVING bool_or(is_purchase)
-                )
-                SELECT percentile_disc(%(quintiles)s::float[])
-                           WITHIN GROUP (ORDER BY recency),
-                       percentile_disc(%(quintiles)s::float[])
-                           WITHIN GROUP (ORDER BY frequency),
-                       percentile_disc(%(quintiles)s::float[])
-                           WITHIN GROUP (ORDER BY monetary)
-                  FROM client
-                """,
-                documents=self._documents(company, as_of=today),
-                today=today,
-                start=today - relativedelta(months=months),
-                quintiles=QUINTILES,
-            )
-        )
-        recency, frequency, monetary = self.env.cr.fetchone()
-        return {
-            "recency": recency or [],
-            "frequency": frequency or [],
-            "monetary": [float(value) for value in monetary or []],
-        }
-
-    def _company_rates(self, company, today, stages):
-        """The company's own history, once per run:
-
-        - ``retention``: share of the clients who bought in the year before
-          last that bought again in the last year;
-        - ``first_year_value``: average paid revenue of a customer in its
-          first twelve months (customers whose first year is over, else all);
-        - ``conversion``: per pre-customer stage, the share of its clients
-          that became customers within twelve months (``_conversion_rates``).
-        """
-        year_ago = today - relativedelta(years=1)
-        self.env.cr.execute(
-            SQL(
-                """
-                WITH doc AS (%(documents)s),
+                ),
                 purchase AS (
                     SELECT partner_id, invoice_date FROM doc WHERE is_purchase
                 ),
@@ -233,7 +208,16 @@ class CrmLifecycleEngine(models.AbstractModel):
                      WHERE invoice_date > %(two_years_ago)s
                        AND invoice_date <= %(year_ago)s
                 )
-                SELECT (SELECT count(*) FROM base),
+                SELECT (SELECT percentile_disc(%(quintiles)s::float[])
+                                   WITHIN GROUP (ORDER BY recency)
+                          FROM client),
+                       (SELECT percentile_disc(%(quintiles)s::float[])
+                                   WITHIN GROUP (ORDER BY frequency)
+                          FROM client),
+                       (SELECT percentile_disc(%(quintiles)s::float[])
+                                   WITHIN GROUP (ORDER BY monetary)
+                          FROM client),
+                       (SELECT count(*) FROM base),
                        (SELECT count(DISTINCT partner_id) FROM purchase
                          WHERE invoice_date > %(year_ago)s
                            AND partner_id IN (SELECT partner_id FROM base)),
@@ -243,15 +227,29 @@ class CrmLifecycleEngine(models.AbstractModel):
                            (SELECT avg(value) FROM first_year), 0)
                 """,
                 documents=self._documents(company, as_of=today),
+                today=today,
+                start=today - relativedelta(months=months),
+                quintiles=QUINTILES,
                 year_ago=year_ago,
                 two_years_ago=year_ago - relativedelta(years=1),
             )
         )
-        base, retained, first_year_value = self.env.cr.fetchone()
+        (
+            recency,
+            frequency,
+            monetary,
+            base,
+            retained,
+            first_year_value,
+        ) = self.env.cr.fetchone()
         return {
+            "rfm_bounds": {
+                "recency": recency or [],
+                "frequency": frequency or [],
+                "monetary": [float(value) for value in monetary or []],
+            },
             "retention": retained / base if base else 0.0,
             "first_year_value": float(first_year_value),
-            "conversion": self._conversion_rates(company, today, stages),
         }
 
     def _conversion_rates(self, company, today, stages):
@@ -390,41 +388,6 @@ class CrmLifecycleEngine(models.AbstractModel):
     # ------------------------------------------------------------------
     # Per batch
     # ------------------------------------------------------------------
-    def _metrics(self, partners, company, today, context):
-        metrics = super()._metrics(partners, company, today, context)
-        for values in metrics.values():
-            values["windows"] = {}
-        for row in self._query_windows(
-            partners.ids, company, today, context["windows"]
-        ):
-            metrics[row.pop("partner_id")]["windows"][row.pop("months")] = row
-        return metrics
-
-    def _query_windows(self, partner_ids, company, today, windows):
-        """Paid revenue, paid purchases and last purchase date of each partner
-        over each window (months back from today), in one query."""
-        return self._fetch(
-            SQL(
-                """
-                WITH doc AS (%(documents)s)
-                SELECT d.partner_id, w.months,
-                       coalesce(sum(d.paid), 0) AS revenue,
-                       count(*) FILTER (WHERE d.is_purchase) AS purchases,
-                       max(d.invoice_date) FILTER (WHERE d.is_purchase)
-                           AS last_date,
-                       min(d.invoice_date) AS first_date
-                  FROM doc d
-                  JOIN unnest(%(windows)s::int[]) AS w(months)
-                    ON d.invoice_date > %(today)s::date
-                                        - make_interval(months => w.months)
-                 GROUP BY d.partner_id, w.months
-                """,
-                documents=self._documents(company, partner_ids, today),
-                windows=windows,
-                today=today,
-            )
-        )
-
     def _value_results(self, partner, values, stage, context, today):
         result = super()._value_results(partner, values, stage, context, today)
         result.update(self._loyalty_result(partner, values, context, today))

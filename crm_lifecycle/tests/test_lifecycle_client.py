@@ -206,13 +206,13 @@ class TestLifecycleClient(LifecycleCase):
         self.paid_invoice(first, 300.0, "2026-02-01")
         Engine = type(self.env["crm.lifecycle.engine"])
         bounds = []
-        original = Engine._rfm_bounds
+        original = Engine._document_figures
 
         def spy(engine, company, today, months):
             bounds.append(today)
             return original(engine, company, today, months)
 
-        self.patch(Engine, "_rfm_bounds", spy)
+        self.patch(Engine, "_document_figures", spy)
         self.recompute(first)
         self.assertEqual(len(bounds), 1)
         kept = self.company.sudo().lifecycle_figures

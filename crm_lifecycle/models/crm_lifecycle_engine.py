@@ -326,19 +326,25 @@ class CrmLifecycleEngine(models.AbstractModel):
             context["key"] = self._context_key(context)
             context["future_payments"] = self._future_payments(company, today)
             context["company_tree"] = self._company_tree(company)
+            context["hash_record"] = self._has_hash_record()
         companies = context["company_tree"]
 
         def fingerprint(alias, columns):
             # the last write and the values read: a transaction's writes
             # share one write date, and a change made in the transaction
             # that computed the client still shows
-            return SQL(
-                "count(*) AS n, sum(hashtext(ROW(%s)::text)) AS h",
+            row = SQL(
+                "ROW(%s)",
                 SQL(", ").join(
                     SQL.identifier(alias, name)
                     for name in ("id", "write_date", *columns)
                 ),
             )
+            if context["hash_record"]:
+                # the values hashed as they are, not written as text first
+                # (twice as fast); every column named has a hash function
+                return SQL("count(*) AS n, sum(hash_record(%s)) AS h", row)
+            return SQL("count(*) AS n, sum(hashtext(%s::text)) AS h", row)
 
         self.env.cr.execute(
             SQL(
@@ -452,6 +458,14 @@ class CrmLifecycleEngine(models.AbstractModel):
                 "recheck_date": recheck_date,
             }
         return facts
+
+    def _has_hash_record(self):
+        """Whether the server hashes a row as it is (``hash_record``,
+        PostgreSQL 14 and later; Odoo runs on earlier ones too)."""
+        self.env.cr.execute(
+            SQL("SELECT current_setting('server_version_num')::int >= 140000")
+        )
+        return self.env.cr.fetchone()[0]
 
     def _future_payments(self, company, today):
         """{partner id: date} of the first reconciliation dated after

@@ -8,7 +8,7 @@ from odoo.tests import Form, tagged
 from .common import LifecycleCase
 
 # A run over clients whose facts did not change
-SKIPPED_RUN_QUERIES = 15
+SKIPPED_RUN_QUERIES = 16
 
 
 @tagged("post_install", "-at_install")
@@ -157,6 +157,34 @@ class TestLifecycleClient(LifecycleCase):
         self.client_rows(quiet).sudo().write({"stage_locked": False})
         self.recompute(clients)
         self.assertEqual(computed, quiet.ids)
+
+    @freeze_time("2026-03-01")
+    def test_fingerprints_with_and_without_hash_record(self):
+        """On PostgreSQL 14 and later the facts are hashed with hash_record,
+        before as text: either fingerprint changes with a payment, and only
+        with it."""
+        client = self.create_client("Fingerprints")
+        invoice = self.invoice(client, 400.0, "2026-02-01")
+        engine = self.env["crm.lifecycle.engine"].sudo()
+        today = fields.Date.to_date("2026-03-01")
+
+        def keys():
+            keys = {}
+            for hash_record in (True, False):
+                context = engine._company_context(self.company, today)
+                engine._facts(client.ids, self.company, today, context)
+                context["hash_record"] = hash_record
+                facts = engine._facts(client.ids, self.company, today, context)
+                keys[hash_record] = facts[client.id]["key"]
+            return keys
+
+        before = keys()
+        self.assertNotEqual(before[True], before[False])
+        self.assertEqual(keys(), before, "nothing changed, nor did the keys")
+        self.pay(invoice, date="2026-02-20")
+        after = keys()
+        self.assertNotEqual(after[True], before[True])
+        self.assertNotEqual(after[False], before[False])
 
     @freeze_time("2026-03-01")
     def test_time_alone_computes_a_client_on_its_recheck_date(self):

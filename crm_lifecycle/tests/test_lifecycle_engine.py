@@ -10,7 +10,7 @@ from .common import LifecycleCase
 
 # queries of one engine batch (JIT off, metrics, stage, level, RFM, value,
 # logs; the language of the company for the notes of clients without one)
-ENGINE_BATCH_QUERIES = 23
+ENGINE_BATCH_QUERIES = 24
 
 
 @tagged("post_install", "-at_install")

@@ -1512,6 +1512,11 @@ class CrmLifecycleEngine(models.AbstractModel):
             ._fields["reason"]
             ._description_selection(self.env)
         )
+        # translated once for the batch, filled in for each change
+        line = self.env._(
+            "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)"
+        )
+        none = self.env._("none")
         history = []
         notes = {}
         for partner, old, new, reason, since in changes:
@@ -1531,13 +1536,13 @@ class CrmLifecycleEngine(models.AbstractModel):
                 }
             )
             notes.setdefault(partner.id, []).append(
-                self.env._(
-                    "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)",
-                    company=company.name,
-                    old=old.name or self.env._("none"),
-                    new=new.name,
-                    reason=reasons[reason],
-                )
+                line
+                % {
+                    "company": company.name,
+                    "old": old.name or none,
+                    "new": new.name,
+                    "reason": reasons[reason],
+                }
             )
         return history, notes
 

@@ -560,6 +560,8 @@ class CrmLifecycleEngine(models.AbstractModel):
         partners = self.env["res.partner"].browse(list(results))
         now = fields.Datetime.now()
         none = self.env._("none")
+        # translated once for the batch, filled in for each change
+        line = self.env._("Loyalty level (%(company)s): %(old)s → %(new)s")
         for partner, old, new in self._loyalty_changes(partners, results):
             # level names in the language of the note
             old, new = old.with_env(self.env), new.with_env(self.env)
@@ -574,12 +576,12 @@ class CrmLifecycleEngine(models.AbstractModel):
                 }
             )
             notes.setdefault(partner.id, []).append(
-                self.env._(
-                    "Loyalty level (%(company)s): %(old)s → %(new)s",
-                    company=company.name,
-                    old=old.name or none,
-                    new=new.name or none,
-                )
+                line
+                % {
+                    "company": company.name,
+                    "old": old.name or none,
+                    "new": new.name or none,
+                }
             )
         return history, notes
 

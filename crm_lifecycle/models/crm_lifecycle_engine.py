@@ -42,6 +42,10 @@ METRIC_FIELDS = (
     "won_opportunity_count",
     "lost_opportunity_count",
 )
+# The metrics of a client without documents nor leads.
+EMPTY_METRICS = {
+    name: (None if name.endswith("_date") else 0) for name in METRIC_FIELDS
+}
 PAID_STATES = ("paid", "in_payment", "partial")
 # A batch that meets one of these is rolled back and taken again.
 CONCURRENCY_ERRORS = (
@@ -636,7 +640,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         return metrics
 
     def _empty_metrics(self):
-        return {name: (None if name.endswith("_date") else 0) for name in METRIC_FIELDS}
+        return dict(EMPTY_METRICS)
 
     def _fetch(self, query):
         self.env.cr.execute(query)
@@ -1182,7 +1186,14 @@ class CrmLifecycleEngine(models.AbstractModel):
         return False
 
     def _tenure_months(self, values, today):
-        """Whole months since the client's first paid purchase (0 without)."""
+        """Whole months since the client's first paid purchase (0 without);
+        kept in ``values`` for the other rules of the client."""
+        key = ("tenure_months", today)
+        if key not in values:
+            values[key] = self._count_tenure_months(values, today)
+        return values[key]
+
+    def _count_tenure_months(self, values, today):
         first = values["first_purchase_date"]
         if not first:
             return 0

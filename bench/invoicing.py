@@ -49,8 +49,8 @@ def ensure_plain_database(config, database):
             database,
             "--init",
             "crm,account",
-            "--without-demo",
-            "all",
+            # 19.0 loads demo data only with --with-demo
+            *(["--without-demo", "all"] if odoo.release.version_info[0] < 19 else []),
             "--stop-after-init",
             "--http-port",
             str(_free_port()),

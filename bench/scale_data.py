@@ -347,8 +347,8 @@ def _run_odoo(config, database, option):
             database,
             option,
             MODULE,
-            "--without-demo",
-            "all",
+            # 19.0 loads demo data only with --with-demo
+            *(["--without-demo", "all"] if odoo.release.version_info[0] < 19 else []),
             "--stop-after-init",
             "--no-http",
             "--max-cron-threads",

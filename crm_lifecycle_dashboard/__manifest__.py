@@ -4,7 +4,7 @@
     "name": "CRM Client Lifecycle Dashboard",
     "summary": "Client lifecycle dashboard in the Dashboards app: stages, churn "
     "against its target, conversion, customer capital, clients to win back",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Sales/CRM",
     "website": "https://github.com/crm-lifecycle/crm_lifecycle",
     "author": "crm_lifecycle contributors",

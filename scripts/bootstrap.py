@@ -3,7 +3,9 @@
 PostgreSQL and an Odoo configuration file.
 
 Idempotent and cached in ``${XDG_CACHE_HOME:-~/.cache}/crm-lifecycle/<series>``:
-a second call only checks that what is cached is still valid.
+a second call only checks that what is cached is still valid. Each series
+(``SERIES=18.0``, the default, or ``SERIES=19.0``) has its own cache: Odoo
+source, virtualenv, configuration file and database names.
 
 Used as a library by ``scripts/odoo_run.py`` and ``scripts/odoo_test.py``, and
 as a command (``python3 scripts/bootstrap.py``) that prints the environment
@@ -11,8 +13,12 @@ it prepared, as shell assignments.
 
 Environment variables:
 
-* ``ODOO_SRC``: an Odoo 18.0 source tree, or a git directory (bare or not)
-  whose ``HEAD`` is exported into the cache.
+* ``SERIES``: the Odoo series, ``18.0`` (default) or ``19.0``.
+* ``ODOO_SRC_18`` / ``ODOO_SRC_19`` (for that series), else ``ODOO_SRC``: an
+  Odoo source tree of the series, or a git directory (bare or not) whose
+  branch named after the series (else ``HEAD``) is exported into the cache.
+  ``ODOO_SRC`` of another series is ignored (with a message); without one, the
+  cached copy is used, else the official branch of the series is cloned.
 * ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD``: a PostgreSQL server to use.
 * ``CRM_LIFECYCLE_PRIVATE_PG=1``: skip the reachable server and use the
   private cluster.
@@ -31,7 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SERIES = "18.0"
+SUPPORTED_SERIES = ("18.0", "19.0")
+SERIES = os.environ.get("SERIES") or SUPPORTED_SERIES[0]
 OFFICIAL_REPOSITORY = "https://github.com/odoo/odoo.git"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE = (
@@ -47,6 +54,26 @@ DEV_REQUIREMENTS = REPO_ROOT / "scripts" / "requirements-dev.txt"
 SKIPPED_REQUIREMENTS = ("python-ldap",)
 EMBEDDED_PG_PORT = 55432
 PIP_VERSION = "pip==25.1.1"
+
+
+def database_name(name):
+    """The name of a database of the series: ``name`` on 18.0, ``name`` with
+    the major version on another series (``crm_lifecycle_19``), so that a
+    database of one series is never opened by the other."""
+    if SERIES == SUPPORTED_SERIES[0]:
+        return name
+    major = SERIES.split(".")[0]
+    head, sep, tail = name.partition("_test_")
+    return f"{head}_{major}{sep}{tail}"
+
+
+def demo_options(demo):
+    """Options of odoo-bin to install a new database with or without demo
+    data: 18.0 loads it unless ``--without-demo all``, 19.0 only with
+    ``--with-demo`` (which 18.0 refuses; ``--without-demo all`` warns)."""
+    if SERIES == "18.0":
+        return [] if demo else ["--without-demo", "all"]
+    return ["--with-demo"] if demo else []
 
 
 class BootstrapError(Exception):
@@ -85,13 +112,42 @@ def _series_of(tree):
     return namespace["series"]
 
 
-def _export_git_head(git_dir, target):
-    """Export ``HEAD`` of ``git_dir`` into ``target`` unless already there."""
-    rev = run(
-        ["git", "--git-dir", str(git_dir), "rev-parse", "HEAD"],
+def _git(git_dir, *args):
+    return run(
+        ["git", "--git-dir", str(git_dir), *args],
         capture_output=True,
         text=True,
-    ).stdout.strip()
+        check=False,
+    )
+
+
+def _series_revision(git_dir):
+    """The commit of ``git_dir`` to export: its branch named after the series
+    (local, else of a remote), else ``HEAD``; and the series that commit is."""
+    candidates = [f"refs/heads/{SERIES}"]
+    candidates += [
+        ref
+        for ref in _git(git_dir, "for-each-ref", "--format=%(refname)").stdout.split()
+        if ref.startswith("refs/remotes/") and ref.endswith(f"/{SERIES}")
+    ]
+    candidates.append("HEAD")
+    for ref in candidates:
+        rev = _git(git_dir, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        if rev.returncode:
+            continue
+        rev = rev.stdout.strip()
+        release = _git(git_dir, "show", f"{rev}:odoo/release.py")
+        if release.returncode:
+            continue
+        namespace = {}
+        exec(compile(release.stdout, "release.py", "exec"), namespace)  # noqa: S102
+        return rev, namespace["series"]
+    return None, None
+
+
+def _export_git_head(git_dir, target, rev):
+    """Export the commit ``rev`` of ``git_dir`` into ``target`` unless already
+    there."""
     stamp = target / ".crm-lifecycle-source"
     if stamp.is_file() and stamp.read_text().strip() == rev:
         return
@@ -121,27 +177,48 @@ def _export_git_head(git_dir, target):
     shutil.rmtree(tmp)
 
 
+def _given_source(target):
+    """The Odoo source tree ``ODOO_SRC_<major>`` or ``ODOO_SRC`` names (a git
+    directory is exported into ``target``), or None."""
+    variable = f"ODOO_SRC_{SERIES.split('.')[0]}"
+    given = os.environ.get(variable)
+    if not given:
+        variable, given = "ODOO_SRC", os.environ.get("ODOO_SRC")
+    if not given:
+        return None
+    path = Path(given).expanduser().resolve()
+    if _is_source_tree(path) and not (path / "custom_addons").exists():
+        tree, series = path, _series_of(path)
+    elif _git_dir(path):
+        rev, series = _series_revision(_git_dir(path))
+        if series == SERIES:
+            _export_git_head(_git_dir(path), target, rev)
+        tree = target
+    elif _is_source_tree(path):
+        tree, series = path, _series_of(path)
+    else:
+        raise BootstrapError(
+            f"{variable}={given} is neither an Odoo source tree (with odoo-bin)"
+            " nor a git directory of one."
+        )
+    if series == SERIES:
+        return tree
+    if variable == "ODOO_SRC":
+        # ODOO_SRC set for one series while testing another: use the cache
+        log(f"ODOO_SRC={given} is Odoo {series}, not {SERIES}: ignored")
+        return None
+    raise BootstrapError(f"{variable}={given} is Odoo {series}, not {SERIES}.")
+
+
 def ensure_odoo_source():
+    if SERIES not in SUPPORTED_SERIES:
+        raise BootstrapError(
+            f"SERIES={SERIES} is not supported: {', '.join(SUPPORTED_SERIES)}."
+        )
     CACHE.mkdir(parents=True, exist_ok=True)
     target = CACHE / "odoo"
-    given = os.environ.get("ODOO_SRC")
-    if given:
-        path = Path(given).expanduser().resolve()
-        if _is_source_tree(path) and not (path / "custom_addons").exists():
-            tree = path
-        elif _git_dir(path):
-            _export_git_head(_git_dir(path), target)
-            tree = target
-        elif _is_source_tree(path):
-            tree = path
-        else:
-            raise BootstrapError(
-                f"ODOO_SRC={given} is neither an Odoo source tree (with odoo-bin)"
-                " nor a git directory of one."
-            )
-    elif _is_source_tree(target):
-        tree = target
-    else:
+    tree = _given_source(target) or (target if _is_source_tree(target) else None)
+    if not tree:
         log(f"cloning Odoo {SERIES} from {OFFICIAL_REPOSITORY} (once)")
         tmp = CACHE / "odoo.clone"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -154,10 +231,10 @@ def ensure_odoo_source():
         if result.returncode:
             shutil.rmtree(tmp, ignore_errors=True)
             raise BootstrapError(
-                f"No Odoo {SERIES} source: ODOO_SRC is not set, nothing is cached"
+                f"No Odoo {SERIES} source: no ODOO_SRC of {SERIES}, nothing is cached"
                 f" in {target} and {OFFICIAL_REPOSITORY} cannot be cloned.\n"
                 f"Set ODOO_SRC to an Odoo {SERIES} source tree or git directory,"
-                " e.g. ODOO_SRC=~/src/odoo make test"
+                f" e.g. SERIES={SERIES} ODOO_SRC=~/src/odoo make test"
             )
         tmp.rename(target)
         tree = target
@@ -419,10 +496,11 @@ def write_config(odoo_src, server):
         "[options]",
         f"addons_path = {','.join(str(path) for path in addons)}",
         f"data_dir = {CACHE / 'data'}",
-        f"db_host = {server.get('host', 'False')}",
+        # no "False" for what is not set: 19.0 warns on non-boolean options
+        *([f"db_host = {server['host']}"] if server.get("host") else []),
         f"db_port = {server['port']}",
         f"db_user = {server['user']}",
-        f"db_password = {server.get('password', 'False')}",
+        *([f"db_password = {server['password']}"] if server.get("password") else []),
         "http_interface = 127.0.0.1",
         "list_db = True",
     ]
@@ -447,6 +525,10 @@ def bootstrap():
         "PGHOST": server.get("host", ""),
         "PGPORT": str(server["port"]),
         "PGUSER": server["user"],
+        "SERIES": SERIES,
+        # odoo-bin's options for a new database with / without demo data
+        "ODOO_DEMO": " ".join(demo_options(True)),
+        "ODOO_NO_DEMO": " ".join(demo_options(False)),
     }
 
 

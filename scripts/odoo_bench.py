@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bootstrap  # noqa: E402
 
-DATABASE = "crm_lifecycle_bench"
+DATABASE = bootstrap.database_name("crm_lifecycle_bench")
 # modules of bench/ that other benchmarks import, not benchmarks themselves
 LIBRARIES = {"scale_data.py"}
 
@@ -36,8 +36,7 @@ def main():
             DATABASE,
             "--init",
             "crm_lifecycle",
-            "--without-demo",
-            "all",
+            *bootstrap.demo_options(False),
             "--stop-after-init",
             "--http-port",
             str(bootstrap._free_port()),
@@ -55,7 +54,12 @@ def main():
             continue
         # scale.py builds and keeps its own database (50,000 clients)
         options = (
-            ["--clients", os.environ.get("SCALE_CLIENTS", "50000")]
+            [
+                "--clients",
+                os.environ.get("SCALE_CLIENTS", "50000"),
+                "--database",
+                bootstrap.database_name("crm_lifecycle_scale"),
+            ]
             if script.name == "scale.py"
             else ["--database", DATABASE]
         )

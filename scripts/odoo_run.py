@@ -2,7 +2,8 @@
 """README command 1 (``make run``): Odoo with crm_lifecycle, its dashboard
 (crm_lifecycle_dashboard, with Odoo's Dashboards app) and demo data.
 
-Creates the database ``crm_lifecycle`` with the modules and demo data when it
+Creates the database ``crm_lifecycle`` (``crm_lifecycle_19`` with
+``SERIES=19.0``) with the modules and demo data when it
 does not exist, installs a module missing from it, updates the modules when
 their files changed since the last run, then serves Odoo on
 http://127.0.0.1:8069 (``PORT`` to change it, ``CRM_LIFECYCLE_DB`` for another
@@ -49,7 +50,9 @@ def main():
     except bootstrap.BootstrapError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    database = os.environ.get("CRM_LIFECYCLE_DB", "crm_lifecycle")
+    database = os.environ.get("CRM_LIFECYCLE_DB") or bootstrap.database_name(
+        "crm_lifecycle"
+    )
     port = os.environ.get("PORT", "8069")
     odoo = [prepared["PYTHON"], prepared["ODOO_BIN"], "--config", prepared["ODOO_RC"]]
     odoo += ["--database", database]
@@ -64,10 +67,9 @@ def main():
     installed = [module for module in MODULES if module not in missing]
     step = []
     if missing:
-        # Demo data is loaded by default on 18.0 (no --without-demo flag).
         names = ",".join(missing)
         print(f"[run] installing {names} with demo data in database {database}")
-        step += ["--init", names]
+        step += ["--init", names, *bootstrap.demo_options(True)]
     if installed and (not stamp.is_file() or stamp.read_text() != digest):
         names = ",".join(installed)
         print(f"[run] updating {names} in database {database}")

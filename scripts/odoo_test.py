@@ -3,7 +3,8 @@
 fresh database.
 
 1. Odoo's own runner installs the modules (crm_lifecycle, crm_lifecycle_dashboard
-   with Odoo's Dashboards app) with demo data on a new database and runs their
+   with Odoo's Dashboards app) with demo data on a new database of the series
+   (``SERIES``, 18.0 by default, see ``bootstrap.py``) and runs their
    at_install and post_install tests
    (``--test-tags /crm_lifecycle,/crm_lifecycle_dashboard``).
 2. pytest (pytest-odoo) runs the repository-level ``tests/`` on that database.
@@ -113,7 +114,7 @@ def summary(odoo_counts, pytest_counts, ci=False):
 def database_name():
     # One database per checkout, so two clones never drop each other's.
     tag = hashlib.sha256(str(bootstrap.REPO_ROOT).encode()).hexdigest()[:8]
-    return f"crm_lifecycle_test_{tag}"
+    return bootstrap.database_name(f"crm_lifecycle_test_{tag}")
 
 
 def psql_env(prepared):
@@ -134,6 +135,7 @@ def run_odoo_tests(prepared, database, log_path):
         database,
         "--init",
         ",".join(MODULES),
+        *bootstrap.demo_options(True),
         "--test-enable",
         "--test-tags",
         ",".join(f"/{module}" for module in MODULES),

@@ -8,6 +8,7 @@ from . import crm_lifecycle_queue
 from . import crm_lifecycle_engine
 from . import res_partner
 from . import res_users
+from . import res_groups
 from . import account_move
 from . import crm_lead
 from . import crm_loyalty_level

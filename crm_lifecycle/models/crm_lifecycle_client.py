@@ -3,8 +3,9 @@ import json
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.osv import expression
 from odoo.tools import SQL
+
+from .. import series
 
 # res.partner field -> crm.lifecycle.client field: what contacts and their
 # commercial entity show of the current company's client row (public API of
@@ -73,6 +74,13 @@ def json_rows(model, names, rows, keys=()):
     )
 
 
+@series.sql_constraints(
+    (
+        "partner_company_uniq",
+        "unique(partner_id, company_id)",
+        "A client has one lifecycle state per company.",
+    ),
+)
 class CrmLifecycleClient(models.Model):
     """The lifecycle state of a client (a commercial partner) in a company.
 
@@ -159,14 +167,6 @@ class CrmLifecycleClient(models.Model):
         "even when nothing else changed.",
     )
 
-    _sql_constraints = [  # noqa: RUF012
-        (
-            "partner_company_uniq",
-            "unique(partner_id, company_id)",
-            "A client has one lifecycle state per company.",
-        ),
-    ]
-
     @api.depends("stage_date")
     def _compute_stage_days(self):
         now = fields.Datetime.now()
@@ -198,7 +198,7 @@ class CrmLifecycleClient(models.Model):
         if operator == "!=":
             domain = ["!", "&", *conditions["="]]
         else:
-            domain = expression.AND([[c] for c in conditions[operator]])
+            domain = series.domain_and([[c] for c in conditions[operator]])
         # without a date the client counts 0 days
         zero_matches = {
             "=": value == 0,
@@ -209,8 +209,8 @@ class CrmLifecycleClient(models.Model):
             ">=": value <= 0,
         }[operator]
         if zero_matches:
-            return expression.OR([[("stage_date", "=", False)], domain])
-        return expression.AND([[("stage_date", "!=", False)], domain])
+            return series.domain_or([[("stage_date", "=", False)], domain])
+        return series.domain_and([[("stage_date", "!=", False)], domain])
 
     def write(self, vals):
         # a row changed outside the engine (a stage set by hand, a lock

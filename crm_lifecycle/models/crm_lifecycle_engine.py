@@ -17,6 +17,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL, split_every
 from odoo.tools.mail import generate_tracking_message_id
 
+from .. import series
 from .crm_lifecycle_client import json_rows, visible_in
 from .crm_lifecycle_stage import BUILTIN_CODES, CHURN_CODES
 
@@ -187,11 +188,10 @@ class CrmLifecycleEngine(models.AbstractModel):
             conflicts = 0
             processed += done
             if auto_commit:
-                self.env["ir.cron"]._notify_progress(
-                    done=processed, remaining=Queue._pending_count()
-                )
                 # the cron commits each batch: a failure later never loses it
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+                series.commit_progress(
+                    self.env, done, processed, Queue._pending_count()
+                )
             # memory stays that of one batch, whatever the queue holds
             self.env.invalidate_all()
         if processed:
@@ -1465,9 +1465,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         as ``_message_log_batch`` writes them (author, subtype, no
         notification), in one INSERT."""
         Partner = self.env["res.partner"]
-        author_id, email_from = Partner._message_compute_author(
-            None, None, raise_on_email=False
-        )
+        author_id, email_from = series.message_author(Partner)
         now = self.env.cr.now()
         subtype_id = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
         reply_to = self.env["mail.thread"]._notify_get_reply_to(default=email_from)[

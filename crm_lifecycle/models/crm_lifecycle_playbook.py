@@ -3,10 +3,10 @@ import logging
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, ValidationError
-from odoo.osv import expression
 from odoo.tools import split_every
 from odoo.tools.safe_eval import safe_eval
 
+from .. import series
 from .crm_lifecycle_playbook_step import MAX_DELAY_DAYS
 
 _logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class CrmLifecyclePlaybook(models.Model):
         partners = self.env["res.partner"]
         for playbook in self:
             try:
-                expression.expression(playbook._get_filter_domain(), partners)
+                series.validate_domain(playbook._get_filter_domain(), partners)
             except Exception as error:
                 raise ValidationError(
                     self.env._(

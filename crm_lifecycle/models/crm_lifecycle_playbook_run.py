@@ -1,7 +1,16 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import fields, models
 
+from .. import series
 
+
+@series.sql_constraints(
+    (
+        "step_partner_company_cycle_uniq",
+        "unique(step_id, partner_id, company_id, cycle_key)",
+        "A playbook step acts once per client, company and cycle.",
+    ),
+)
 class CrmLifecyclePlaybookRun(models.Model):
     """What a playbook step did for a client in one cycle.
 
@@ -42,11 +51,3 @@ class CrmLifecyclePlaybookRun(models.Model):
         default="done",
     )
     note = fields.Text()
-
-    _sql_constraints = [  # noqa: RUF012
-        (
-            "step_partner_company_cycle_uniq",
-            "unique(step_id, partner_id, company_id, cycle_key)",
-            "A playbook step acts once per client, company and cycle.",
-        ),
-    ]

@@ -9,6 +9,7 @@ from dateutil.relativedelta import relativedelta
 from odoo import api, fields, models
 from odoo.tools import SQL, create_index, split_every
 
+from .. import series
 from .crm_lifecycle_client import json_rows, visible_in
 from .crm_lifecycle_engine import METRIC_FIELDS
 
@@ -59,6 +60,13 @@ def period_start(day, months):
     return day.replace(day=1) - relativedelta(months=months - 1) - timedelta(days=1)
 
 
+@series.sql_constraints(
+    (
+        "date_partner_company_uniq",
+        "unique(date, partner_id, company_id)",
+        "A client has one snapshot per company and month end.",
+    ),
+)
 class CrmLifecycleSnapshot(models.Model):
     """The state of a client in a company at a month end, for analytics.
 
@@ -189,14 +197,6 @@ class CrmLifecycleSnapshot(models.Model):
         readonly=True,
         help="The client's first snapshot from its cohort's month on.",
     )
-
-    _sql_constraints = [  # noqa: RUF012
-        (
-            "date_partner_company_uniq",
-            "unique(date, partner_id, company_id)",
-            "A client has one snapshot per company and month end.",
-        ),
-    ]
 
     def init(self):
         create_index(
@@ -368,11 +368,10 @@ class CrmLifecycleSnapshot(models.Model):
                 self._upsert_as_of(company, date, batch, run, states)
                 done += len(batch)
                 if auto_commit:
-                    self.env["ir.cron"]._notify_progress(
-                        done=done, remaining=len(clients) * len(dates) - done
-                    )
                     # progress shown; a failure loses one batch of work
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    series.commit_progress(
+                        self.env, len(batch), done, len(clients) * len(dates) - done
+                    )
                 self.env.invalidate_all()
         self._refresh_periods(company, dates)
         # the conversion rates of the day read the snapshots

@@ -1,8 +1,9 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.osv import expression
 from odoo.tools.safe_eval import safe_eval
+
+from .. import series
 
 # Stages whose condition is built in: the engine evaluates them from the
 # client's metrics and the thresholds of the company's Settings.
@@ -21,6 +22,13 @@ BUILTIN_CODES = (
 CHURN_CODES = ("at_risk", "dormant", "lost")
 
 
+@series.sql_constraints(
+    (
+        "code_company_uniq",
+        "unique(code, company_id)",
+        "A stage code must be unique per company.",
+    ),
+)
 class CrmLifecycleStage(models.Model):
     _name = "crm.lifecycle.stage"
     _description = "Client Lifecycle Stage"
@@ -79,14 +87,6 @@ class CrmLifecycleStage(models.Model):
     )
     partner_count = fields.Integer(compute="_compute_partner_count")
 
-    _sql_constraints = [  # noqa: RUF012
-        (
-            "code_company_uniq",
-            "unique(code, company_id)",
-            "A stage code must be unique per company.",
-        ),
-    ]
-
     def _compute_partner_count(self):
         groups = self.env["res.partner"]._read_group(
             [
@@ -110,7 +110,7 @@ class CrmLifecycleStage(models.Model):
         for stage in self:
             try:
                 domain = stage._get_rule_domain()
-                expression.expression(domain, clients)
+                series.validate_domain(domain, clients)
                 if domain:
                     company = stage.company_id or self.env.company
                     with self.env.cr.savepoint():

@@ -2,7 +2,12 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from .. import series
 
+
+@series.sql_constraints(
+    ("code_uniq", "unique(code)", "The code of an RFM segment must be unique."),
+)
 class CrmRfmSegment(models.Model):
     """A named cell range of the recency × frequency grid (scores 1 to 5).
 
@@ -22,10 +27,6 @@ class CrmRfmSegment(models.Model):
     recency_max = fields.Integer(default=5)
     frequency_min = fields.Integer(default=1)
     frequency_max = fields.Integer(default=5)
-
-    _sql_constraints = [  # noqa: RUF012
-        ("code_uniq", "unique(code)", "The code of an RFM segment must be unique."),
-    ]
 
     @api.constrains("recency_min", "recency_max", "frequency_min", "frequency_max")
     def _check_scores(self):

@@ -6,9 +6,9 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.osv import expression
 from odoo.tools import SQL, format_amount, format_date, html2plaintext, is_html_empty
 
+from .. import series
 from .crm_lifecycle_client import PARTNER_FIELDS
 from .crm_lifecycle_handover import OPEN_LEAD_DOMAIN, attached_to_domain
 
@@ -326,7 +326,7 @@ class ResPartner(models.Model):
         domain = [("commercial_partner_id", "in", matching.subselect("partner_id"))]
         if Client.new({"company_id": company.id}).filtered_domain(condition):
             with_row = Client._search([("company_id", "=", company.id)])
-            domain = expression.OR(
+            domain = series.domain_or(
                 [
                     domain,
                     [
@@ -341,14 +341,16 @@ class ResPartner(models.Model):
         if name in MONEY_FIELDS and not self._lifecycle_sees_all_money():
             # the money of a colleague's client is 0 for this user
             own = [("commercial_partner_id.user_id", "=", self.env.uid)]
-            domain = expression.AND([own, domain])
+            domain = series.domain_and([own, domain])
             if Client.new({"company_id": company.id}).filtered_domain(condition):
-                domain = expression.OR([domain, ["!", *own]])
+                domain = series.domain_or([domain, ["!", *own]])
         return domain
 
-    def _field_to_sql(self, alias, fname, query=None, flush=True):
+    def _field_to_sql(self, alias, fname, query=None, *args, **kwargs):
         # the fields of the client row are a LEFT JOIN away: searching,
-        # sorting and grouping work as on stored fields
+        # sorting and grouping work as on stored fields. ``flush`` is an
+        # argument of 18.0 only (positional or named), passed on as given.
+        flush = args[0] if args else kwargs.get("flush", True)
         client_name = PARTNER_FIELDS.get(fname)
         Client = self.env["crm.lifecycle.client"]
         if (
@@ -356,7 +358,7 @@ class ResPartner(models.Model):
             or query is None
             or not Client._fields[client_name].store
         ):
-            return super()._field_to_sql(alias, fname, query, flush)
+            return super()._field_to_sql(alias, fname, query, *args, **kwargs)
         self.check_field_access_rights("read", [fname])
         client_alias = query.make_alias(alias, "lifecycle_client")
         query.add_join(
@@ -366,7 +368,9 @@ class ResPartner(models.Model):
             SQL(
                 "%s = %s AND %s = %s",
                 SQL.identifier(client_alias, "partner_id"),
-                super()._field_to_sql(alias, "commercial_partner_id", query, flush),
+                super()._field_to_sql(
+                    alias, "commercial_partner_id", query, *args, **kwargs
+                ),
                 SQL.identifier(client_alias, "company_id"),
                 self.env.company.id,
             ),
@@ -389,7 +393,9 @@ class ResPartner(models.Model):
                 SQL(
                     "%s = %s",
                     SQL.identifier(commercial_alias, "id"),
-                    super()._field_to_sql(alias, "commercial_partner_id", query, flush),
+                    super()._field_to_sql(
+                    alias, "commercial_partner_id", query, *args, **kwargs
+                ),
                 ),
             )
             sql = SQL(

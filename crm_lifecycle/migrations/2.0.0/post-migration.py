@@ -1,7 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""18.0.2.0.0: the lifecycle state of a client moves from company-dependent
-columns of res_partner to one row per client and company of
-crm_lifecycle_client; the queue accepts several rows per client."""
+"""2.0.0 (18.0.2.0.0; a folder name 18.0 and 19.0 both accept): the
+lifecycle state of a client moves from company-dependent columns of
+res_partner to one row per client and company of crm_lifecycle_client; the
+queue accepts several rows per client."""
 
 from odoo import SUPERUSER_ID, api
 from odoo.tools import SQL

@@ -1,0 +1,142 @@
+# Copyright 2026 crm_lifecycle contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""What differs between the Odoo series crm_lifecycle runs on (18.0 and
+19.0): the one place that knows, so that the rest of the code base is the
+same on both.
+
+- SQL constraints: ``_sql_constraints`` on 18.0, ``models.Constraint``
+  attributes on 19.0 (where ``_sql_constraints`` only warns and creates no
+  constraint): ``sql_constraints`` declares them from one definition.
+- Domains: ``odoo.osv.expression`` on 18.0, ``odoo.fields.Domain`` on 19.0.
+- Cron progress: ``ir.cron._notify_progress`` and a commit on 18.0,
+  ``ir.cron._commit_progress`` on 19.0.
+- Groups: ``res.groups.category_id`` and ``users`` on 18.0,
+  ``privilege_id`` (``res.groups.privilege``) and ``user_ids`` on 19.0;
+  ``groups_id`` of users and window actions is ``group_ids`` on 19.0.
+- Messages: ``_message_compute_author`` takes ``raise_on_email`` on 18.0
+  only.
+- Pricelists: on 19.0 a partner has no pricelist unless the Pricelists
+  feature (``product.group_product_pricelist``) is on.
+"""
+
+from odoo import Command, models, release
+
+MAJOR = release.version_info[0]
+
+try:  # 19.0
+    from odoo.fields import Domain
+except ImportError:  # 18.0
+    Domain = None
+    from odoo.osv import expression
+
+# the name of a field that differs between the series
+USER_GROUPS = "group_ids" if MAJOR >= 19 else "groups_id"  # res.users
+ACTION_GROUPS = "group_ids" if MAJOR >= 19 else "groups_id"  # ir.actions.*
+GROUP_USERS = "user_ids" if MAJOR >= 19 else "users"  # res.groups
+PRICELIST_FEATURE = "product.group_product_pricelist"
+
+
+def sql_constraints(*constraints):
+    """Class decorator declaring the SQL constraints of a model, given as
+    ``(name, definition, message)``: as Odoo 18.0's ``_sql_constraints``, or
+    as Odoo 19.0's ``models.Constraint`` attributes ``_<name>``. Both create
+    the database constraint ``<table>_<name>``."""
+
+    def declare(cls):
+        if MAJOR < 19:
+            cls._sql_constraints = list(constraints)
+            return cls
+        for name, definition, message in constraints:
+            constraint = models.Constraint(definition, message)
+            setattr(cls, f"_{name}", constraint)
+            # what Python does for an attribute of the class body
+            constraint.__set_name__(cls, f"_{name}")
+        return cls
+
+    return declare
+
+
+def domain_and(domains):
+    """The conjunction of ``domains``, as a list."""
+    if Domain is not None:
+        return list(Domain.AND(domains))
+    return expression.AND(domains)
+
+
+def domain_or(domains):
+    """The disjunction of ``domains``, as a list."""
+    if Domain is not None:
+        return list(Domain.OR(domains))
+    return expression.OR(domains)
+
+
+def validate_domain(domain, model):
+    """Raise when ``domain`` is not a valid domain over ``model``."""
+    if Domain is not None:
+        Domain(domain).validate(model)
+    else:
+        expression.expression(domain, model)
+
+
+def commit_progress(env, processed, done, remaining):
+    """Commit the batch a cron just processed (``processed`` items, ``done``
+    in all, ``remaining`` left) and show the progress of the cron."""
+    if MAJOR >= 19:
+        env["ir.cron"]._commit_progress(processed, remaining=remaining)
+        return
+    env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+    env.cr.commit()  # pylint: disable=invalid-commit
+
+
+def message_author(records):
+    """``(author id, email from)`` of a note the current user logs on
+    ``records``, never raising for a user without an email (18.0 raises unless
+    told not to; 19.0 never does)."""
+    if MAJOR >= 19:
+        return records._message_compute_author(None, None)
+    return records._message_compute_author(None, None, raise_on_email=False)
+
+
+def set_group_category(env, category, groups):
+    """Show ``groups`` under ``category`` (an ``ir.module.category``) in the
+    user form: the category of each group on 18.0, a privilege of that
+    category (with the module's XML id ``res_groups_privilege_<category
+    name>``) on 19.0."""
+    if MAJOR < 19:
+        groups.write({"category_id": category.id})
+        return
+    module, name = category.get_external_id()[category.id].split(".", 1)
+    [privilege] = env["res.groups.privilege"]._load_records(
+        [
+            {
+                "xml_id": f"{module}.res_groups_privilege_{name.removeprefix('module_category_')}",
+                "values": {
+                    "name": category.name,
+                    "category_id": category.parent_id.id or category.id,
+                    "sequence": category.sequence,
+                },
+                "noupdate": False,
+            }
+        ]
+    )
+    groups.write({"privilege_id": privilege.id})
+
+
+def add_group_users(groups, users):
+    """Give ``groups`` to ``users``."""
+    groups.write({GROUP_USERS: [Command.link(user.id) for user in users]})
+
+
+def set_action_groups(actions, groups):
+    """Show ``actions`` only to the users of ``groups``."""
+    actions.write({ACTION_GROUPS: [Command.link(group.id) for group in groups]})
+
+
+def ensure_pricelist_feature(env):
+    """On 19.0, switch the Pricelists feature on (a partner has no pricelist
+    without it), as its box in Settings does; on 18.0 a partner always has
+    one."""
+    if MAJOR < 19 or env["res.groups"]._is_feature_enabled(PRICELIST_FEATURE):
+        return False
+    env.ref("base.group_user").sudo()._apply_group(env.ref(PRICELIST_FEATURE).sudo())
+    return True

@@ -13,6 +13,8 @@ same on both.
 - Groups: ``res.groups.category_id`` and ``users`` on 18.0,
   ``privilege_id`` (``res.groups.privilege``) and ``user_ids`` on 19.0;
   ``groups_id`` of users and window actions is ``group_ids`` on 19.0.
+- Field access: ``check_field_access_rights`` on 18.0,
+  ``_check_field_access`` on 19.0.
 - Messages: ``_message_compute_author`` takes ``raise_on_email`` on 18.0
   only.
 - Pricelists: on 19.0 a partner has no pricelist unless the Pricelists
@@ -88,6 +90,15 @@ def commit_progress(env, processed, done, remaining):
     env.cr.commit()  # pylint: disable=invalid-commit
 
 
+def check_field_read(model, name):
+    """Raise unless the current user may read the field ``name`` of
+    ``model``."""
+    if MAJOR >= 19:
+        model._check_field_access(model._fields[name], "read")
+    else:
+        model.check_field_access_rights("read", [name])
+
+
 def message_author(records):
     """``(author id, email from)`` of a note the current user logs on
     ``records``, never raising for a user without an email (18.0 raises unless
@@ -106,10 +117,11 @@ def set_group_category(env, category, groups):
         groups.write({"category_id": category.id})
         return
     module, name = category.get_external_id()[category.id].split(".", 1)
+    name = name.removeprefix("module_category_")
     [privilege] = env["res.groups.privilege"]._load_records(
         [
             {
-                "xml_id": f"{module}.res_groups_privilege_{name.removeprefix('module_category_')}",
+                "xml_id": f"{module}.res_groups_privilege_{name}",
                 "values": {
                     "name": category.name,
                     "category_id": category.parent_id.id or category.id,

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 
+from conftest import demo_options
+
 BAD_LINE = re.compile(r"^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) ", re.MULTILINE)
 
 CHECK_UNINSTALL = textwrap.dedent(
@@ -90,7 +92,7 @@ def _python(script, *args):
 
 
 def test_install_upgrade_uninstall(scratch_database):
-    output = _odoo(scratch_database, "--init", "crm_lifecycle", "--without-demo", "all")
+    output = _odoo(scratch_database, "--init", "crm_lifecycle", *demo_options(False))
     assert not BAD_LINE.findall(output), output[-3000:]
     output = _odoo(scratch_database, "--update", "crm_lifecycle")
     assert not BAD_LINE.findall(output), output[-3000:]
@@ -150,7 +152,7 @@ def test_uninstall_reinstall_with_demo(scratch_database):
     """The demo data posts and pays invoices: the uninstall removes them (and
     the payments) without touching the core data, and a second install with
     demo data works."""
-    output = _odoo(scratch_database, "--init", "crm_lifecycle")
+    output = _odoo(scratch_database, "--init", "crm_lifecycle", *demo_options(True))
     assert not BAD_LINE.findall(output), output[-3000:]
     installed = _state(scratch_database)
     assert installed["stages"], installed
@@ -160,7 +162,7 @@ def test_uninstall_reinstall_with_demo(scratch_database):
     assert "STATE uninstalled TABLES 0 COLUMNS 0 CRONS 0" in output, output[-3000:]
     uninstalled = _state(scratch_database)
     assert uninstalled["core"] == installed["core"], uninstalled
-    output = _odoo(scratch_database, "--init", "crm_lifecycle")
+    output = _odoo(scratch_database, "--init", "crm_lifecycle", *demo_options(True))
     assert not BAD_LINE.findall(output), output[-3000:]
     reinstalled = _state(scratch_database)
     assert reinstalled["module"] == "installed"
@@ -203,7 +205,12 @@ CHECK_DASHBOARD = textwrap.dedent(
 def test_dashboard_auto_install_uninstall(scratch_database):
     """The dashboard comes with crm_lifecycle and Odoo's Dashboards app (auto
     install, demo data), goes without touching crm_lifecycle, and comes back."""
-    output = _odoo(scratch_database, "--init", "crm_lifecycle,spreadsheet_dashboard")
+    output = _odoo(
+        scratch_database,
+        "--init",
+        "crm_lifecycle,spreadsheet_dashboard",
+        *demo_options(True),
+    )
     assert not BAD_LINE.findall(output), output[-3000:]
     output = _python(CHECK_DASHBOARD, scratch_database, "check")
     assert "DASHBOARD installed 1 LIFECYCLE installed" in output, output[-3000:]

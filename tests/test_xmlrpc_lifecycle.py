@@ -1,22 +1,28 @@
-"""The lifecycle seen by an external integration over XML-RPC.
+"""The lifecycle seen by an external integration over XML-RPC (and, on 19.0,
+over the JSON-2 API that replaces it).
 
 A plain client creates a partner, a lead, an invoice, posts it, pays it with
 Odoo's payment wizard and reads ``lifecycle_stage_id.code`` back after
-"Recompute now" or after the scheduled action.
+"Recompute now" or after the scheduled action; a second paid invoice makes a
+repeat customer.
 """
 
 import datetime
 
 import pytest
+from conftest import MAJOR
+
+# JSON-2 (/json/2/<model>/<method>, an API key) exists from 19.0 on
+TRANSPORTS = ["xmlrpc", "json2"] if MAJOR >= 19 else ["xmlrpc"]
 
 
-@pytest.fixture
-def api(xmlrpc_admin):
-    return xmlrpc_admin
+@pytest.fixture(params=TRANSPORTS)
+def api(request):
+    return request.getfixturevalue(f"{request.param}_admin")
 
 
 def stage_code(api, partner_id):
-    [partner] = api.call(
+    [partner] = api.records(
         "res.partner",
         "web_read",
         [partner_id],
@@ -26,7 +32,7 @@ def stage_code(api, partner_id):
 
 
 def recompute_now(api, partner_id):
-    api.call("res.partner", "action_lifecycle_recompute", [partner_id])
+    api.records("res.partner", "action_lifecycle_recompute", [partner_id])
     return stage_code(api, partner_id)
 
 
@@ -34,24 +40,54 @@ def run_cron(api):
     [cron] = api.call(
         "ir.model.data",
         "search_read",
-        [("module", "=", "crm_lifecycle"), ("name", "=", "ir_cron_lifecycle_queue")],
+        domain=[
+            ("module", "=", "crm_lifecycle"),
+            ("name", "=", "ir_cron_lifecycle_queue"),
+        ],
         fields=["res_id"],
     )
-    api.call("ir.cron", "method_direct_trigger", [cron["res_id"]])
+    api.records("ir.cron", "method_direct_trigger", [cron["res_id"]])
 
 
-def test_prospect_to_new_customer(api):
-    partner_id = api.call(
-        "res.partner", "create", {"name": "XML-RPC Motors", "is_company": True}
+def post_invoice(api, partner_id, date, amount):
+    invoice_id = api.create(
+        "account.move",
+        {
+            "move_type": "out_invoice",
+            "partner_id": partner_id,
+            "invoice_date": date,
+            "invoice_line_ids": [
+                (0, 0, {"name": "Van", "quantity": 3, "price_unit": amount / 3})
+            ],
+        },
+    )
+    api.records("account.move", "action_post", [invoice_id])
+    return invoice_id
+
+
+def pay(api, invoice_id, date):
+    context = {"active_model": "account.move", "active_ids": [invoice_id]}
+    register_id = api.create(
+        "account.payment.register", {"payment_date": date}, context=context
+    )
+    api.records(
+        "account.payment.register",
+        "action_create_payments",
+        [register_id],
+        context=context,
+    )
+
+
+def test_prospect_to_repeat_customer(api):
+    partner_id = api.create(
+        "res.partner", {"name": "External Motors", "is_company": True}
     )
     # a new client has its stage once its transaction is committed
     assert stage_code(api, partner_id) == "target"
     assert recompute_now(api, partner_id) == "target"
 
-    lead_id = api.call(
-        "crm.lead",
-        "create",
-        {"name": "Three vans", "type": "lead", "partner_id": partner_id},
+    lead_id = api.create(
+        "crm.lead", {"name": "Three vans", "type": "lead", "partner_id": partner_id}
     )
     assert recompute_now(api, partner_id) == "prospect"
 
@@ -61,57 +97,43 @@ def test_prospect_to_new_customer(api):
         "active_id": lead_id,
         "active_ids": [lead_id],
     }
-    wizard_id = api.call(
+    wizard_id = api.create(
         "crm.lead2opportunity.partner",
-        "create",
         {"name": "convert", "action": "exist", "partner_id": partner_id},
         context=context,
     )
-    api.call(
+    api.records(
         "crm.lead2opportunity.partner", "action_apply", [wizard_id], context=context
     )
     assert recompute_now(api, partner_id) == "opportunity"
 
-    today = datetime.date.today().isoformat()
-    invoice_id = api.call(
-        "account.move",
-        "create",
-        {
-            "move_type": "out_invoice",
-            "partner_id": partner_id,
-            "invoice_date": today,
-            "invoice_line_ids": [
-                (0, 0, {"name": "Van", "quantity": 3, "price_unit": 21000.0})
-            ],
-        },
-    )
-    api.call("account.move", "action_post", [invoice_id])
-    [invoice] = api.call(
-        "account.move", "read", [invoice_id], ["state", "payment_state"]
+    earlier = (datetime.date.today() - datetime.timedelta(days=40)).isoformat()
+    invoice_id = post_invoice(api, partner_id, earlier, 63000.0)
+    [invoice] = api.records(
+        "account.move", "read", [invoice_id], fields=["state", "payment_state"]
     )
     assert (invoice["state"], invoice["payment_state"]) == ("posted", "not_paid")
     # posted but not paid: not a customer yet
     assert recompute_now(api, partner_id) == "opportunity"
 
-    register_context = {"active_model": "account.move", "active_ids": [invoice_id]}
-    register_id = api.call(
-        "account.payment.register",
-        "create",
-        {"payment_date": today},
-        context=register_context,
-    )
-    api.call(
-        "account.payment.register",
-        "action_create_payments",
-        [register_id],
-        context=register_context,
-    )
+    pay(api, invoice_id, earlier)
     # the payment only marked the client; the scheduled action computes it
     assert stage_code(api, partner_id) == "opportunity"
     run_cron(api)
     assert stage_code(api, partner_id) == "new_customer"
-    [partner] = api.call(
-        "res.partner", "read", [partner_id], ["purchase_count", "paid_revenue"]
+    [partner] = api.records(
+        "res.partner", "read", [partner_id], fields=["purchase_count", "paid_revenue"]
     )
     assert partner["purchase_count"] == 1
     assert partner["paid_revenue"] == pytest.approx(63000.0)
+
+    # a second purchase, paid: a repeat customer
+    today = datetime.date.today().isoformat()
+    pay(api, post_invoice(api, partner_id, today, 21000.0), today)
+    run_cron(api)
+    assert stage_code(api, partner_id) == "repeat_customer"
+    [partner] = api.records(
+        "res.partner", "read", [partner_id], fields=["purchase_count", "paid_revenue"]
+    )
+    assert partner["purchase_count"] == 2
+    assert partner["paid_revenue"] == pytest.approx(84000.0)

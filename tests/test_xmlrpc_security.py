@@ -12,6 +12,7 @@ import uuid
 import xmlrpc.client
 
 import pytest
+from conftest import USER_GROUPS
 
 
 def group_id(admin, xmlid):
@@ -80,7 +81,7 @@ def world(xmlrpc_admin, xmlrpc_login):
                 "name": f"{role.title()} {suffix}",
                 "login": login,
                 "password": login,
-                "groups_id": [(6, 0, [group])],
+                USER_GROUPS: [(6, 0, [group])],
             },
         )
         users[f"{role}_login"] = login

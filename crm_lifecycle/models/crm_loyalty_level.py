@@ -2,6 +2,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from .. import series
+
 # Thresholds that must not fall when the level rises (minimums).
 RISING_THRESHOLDS = ("min_paid_revenue", "min_purchase_count", "min_tenure_months")
 
@@ -146,6 +148,20 @@ class CrmLoyaltyLevel(models.Model):
                         higher=higher.name,
                     )
                 )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        levels = super().create(vals_list)
+        if levels.pricelist_id:
+            series.ensure_pricelist_feature(self.env)
+        return levels
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("pricelist_id"):
+            # on 19.0 a client has no pricelist unless the feature is on
+            series.ensure_pricelist_feature(self.env)
+        return result
 
     @api.model
     def _create_company_defaults(self, companies):

@@ -19,7 +19,9 @@ class ResGroups(models.Model):
 
     @api.model
     def _lifecycle_add_users(self, group_ids, user_ids):
-        series.add_group_users(self.browse(group_ids), self.env["res.users"].browse(user_ids))
+        series.add_group_users(
+            self.browse(group_ids), self.env["res.users"].browse(user_ids)
+        )
 
     @api.model
     def _lifecycle_set_action_groups(self, action_ids, group_ids):

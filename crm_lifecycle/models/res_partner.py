@@ -359,7 +359,7 @@ class ResPartner(models.Model):
             or not Client._fields[client_name].store
         ):
             return super()._field_to_sql(alias, fname, query, *args, **kwargs)
-        self.check_field_access_rights("read", [fname])
+        series.check_field_read(self, fname)
         client_alias = query.make_alias(alias, "lifecycle_client")
         query.add_join(
             "LEFT JOIN",
@@ -394,8 +394,8 @@ class ResPartner(models.Model):
                     "%s = %s",
                     SQL.identifier(commercial_alias, "id"),
                     super()._field_to_sql(
-                    alias, "commercial_partner_id", query, *args, **kwargs
-                ),
+                        alias, "commercial_partner_id", query, *args, **kwargs
+                    ),
                 ),
             )
             sql = SQL(

@@ -16,6 +16,9 @@ class CrmLifecycleCapitalReport(models.Model):
     _auto = False
     _order = "date desc, partner_id"
 
+    # the current company's, a column: 19.0 sums amounts only in a currency
+    # it can group by
+    currency_id = fields.Many2one("res.currency", readonly=True)
     period = fields.Selection(PERIOD_SELECTION, readonly=True)
     date_start = fields.Date(
         string="Start", readonly=True, help="The month end the period starts at."
@@ -70,12 +73,14 @@ class CrmLifecycleCapitalReport(models.Model):
                    CASE WHEN %(acquired)s THEN -%(opening)s
                         WHEN %(churned)s THEN %(closing)s
                         ELSE %(closing)s - %(opening)s END AS revaluation_capital,
-                   %(closing)s AS closing_capital
+                   %(closing)s AS closing_capital,
+                   %(currency)s AS currency_id
               FROM (%(pairs)s) pair
               JOIN %(currency_table)s
                 ON account_currency_table.company_id = pair.company_id
             """,
             pairs=self._pairs(),
+            currency=self.env.company.currency_id.id,
             currency_table=self._currency_table(),
             acquired=SQL(
                 "(NOT pair.start_exists OR (pair.at_end AND NOT pair.at_start))"

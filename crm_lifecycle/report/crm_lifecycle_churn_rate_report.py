@@ -1,5 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import api, fields, models
+from odoo import fields, models
 from odoo.tools import SQL
 
 from ..models.crm_lifecycle_snapshot import PERIOD_SELECTION, PERIODS
@@ -18,7 +18,9 @@ class CrmLifecycleChurnRateReport(models.Model):
     _rec_name = "date"
 
     company_id = fields.Many2one("res.company", readonly=True)
-    currency_id = fields.Many2one("res.currency", compute="_compute_currency_id")
+    # the current company's, a column: 19.0 sums amounts only in a currency
+    # it can group by
+    currency_id = fields.Many2one("res.currency", readonly=True)
     period = fields.Selection(PERIOD_SELECTION, readonly=True)
     date_start = fields.Date(
         string="Start", readonly=True, help="The month end the period starts at."
@@ -73,10 +75,6 @@ class CrmLifecycleChurnRateReport(models.Model):
         "revenue of the period before.",
     )
 
-    @api.depends_context("company")
-    def _compute_currency_id(self):
-        self.currency_id = self.env.company.currency_id
-
     @property
     def _table_query(self):
         # ids: the smallest of the churn rows of the company, period and
@@ -97,7 +95,7 @@ class CrmLifecycleChurnRateReport(models.Model):
         )
         return SQL(
             """
-            SELECT total.*,
+            SELECT total.*, %(currency)s AS currency_id,
                    CASE WHEN total.yearly_churn_rate IS NULL THEN NULL
                         WHEN total.yearly_churn_rate < total.churn_target_min
                         THEN 'below'
@@ -140,5 +138,6 @@ class CrmLifecycleChurnRateReport(models.Model):
               ) total
             """,
             date_start=date_start,
+            currency=self.env.company.currency_id.id,
             rows=Churn._churn_rows(),
         )

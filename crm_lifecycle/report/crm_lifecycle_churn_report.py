@@ -18,6 +18,9 @@ class CrmLifecycleChurnReport(models.Model):
     _auto = False
     _order = "date desc, partner_id"
 
+    # the current company's, a column: 19.0 sums amounts only in a currency
+    # it can group by
+    currency_id = fields.Many2one("res.currency", readonly=True)
     period = fields.Selection(PERIOD_SELECTION, readonly=True)
     date_start = fields.Date(
         string="Start", readonly=True, help="The month end the period starts at."
@@ -162,7 +165,7 @@ class CrmLifecycleChurnReport(models.Model):
         churn_stages = self._churn_stage_ids()
         return SQL(
             """
-            SELECT churn.*,
+            SELECT churn.*, %(currency)s AS currency_id,
                    CASE WHEN churn.churned_count = 1
                         THEN 100.0 / nullif(total.customers_start, 0)
                         WHEN total.customers_start <> 0 THEN 0
@@ -177,5 +180,6 @@ class CrmLifecycleChurnReport(models.Model):
                 ON total.period = churn.period AND total.date = churn.date
             """,
             rows=self._churn_rows(period_ends, churn_stages),
+            currency=self.env.company.currency_id.id,
             totals=self._churn_totals(period_ends, churn_stages),
         )

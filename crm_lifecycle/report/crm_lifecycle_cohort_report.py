@@ -16,6 +16,9 @@ class CrmLifecycleCohortReport(models.Model):
     _auto = False
     _order = "date desc, partner_id"
 
+    # the current company's, a column: 19.0 sums amounts only in a currency
+    # it can group by
+    currency_id = fields.Many2one("res.currency", readonly=True)
     cohort_date = fields.Date(
         string="Cohort",
         readonly=True,
@@ -95,7 +98,8 @@ class CrmLifecycleCohortReport(models.Model):
                    (s.revenue > 0 AND %(month)s > s.cohort_date)::int
                        AS returning_count,
                    %(revenue)s AS revenue,
-                   %(receivable)s AS receivable_open
+                   %(receivable)s AS receivable_open,
+                   %(currency)s AS currency_id
               FROM crm_lifecycle_snapshot s
               JOIN %(currency_table)s
                 ON account_currency_table.company_id = s.company_id
@@ -110,6 +114,7 @@ class CrmLifecycleCohortReport(models.Model):
                AND s.cohort_date <= s.date
             """,
             month=month,
+            currency=self.env.company.currency_id.id,
             companies=self.env.companies.ids,
             currency_table=self._currency_table(),
             revenue=self._money(SQL("s.revenue")),

@@ -34,7 +34,9 @@ class CrmLifecycleReport(models.Model):
 
     partner_id = fields.Many2one("res.partner", string="Client", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
-    currency_id = fields.Many2one("res.currency", compute="_compute_currency_id")
+    # the current company's, a column: 19.0 sums amounts only in a currency
+    # it can group by
+    currency_id = fields.Many2one("res.currency", readonly=True)
     user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
     team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
     industry_id = fields.Many2one("res.partner.industry", readonly=True)
@@ -81,10 +83,6 @@ class CrmLifecycleReport(models.Model):
         help="Value of active customers + weighted pipeline + potential of prospects.",
     )
 
-    @api.depends_context("company")
-    def _compute_currency_id(self):
-        self.currency_id = self.env.company.currency_id
-
     def _query(self):
         # amounts in the current company's currency at today's rate, as
         # sale.report converts them; ids are the client rows' (stable)
@@ -102,7 +100,8 @@ class CrmLifecycleReport(models.Model):
             """
             SELECT client.*,
                    active_clv + pipeline_expected_revenue + potential_value
-                       AS customer_capital
+                       AS customer_capital,
+                   %(currency)s AS currency_id
               FROM (
             SELECT cl.id, cl.partner_id, cl.company_id,
                    p.user_id, u.sale_team_id AS team_id, p.industry_id,
@@ -135,6 +134,7 @@ class CrmLifecycleReport(models.Model):
               ) client
             """,
             currency_table=currency_table,
+            currency=self.env.company.currency_id.id,
             paid=money("paid_revenue"),
             rfm_revenue=money("rfm_revenue"),
             receivable=money("receivable_open"),

@@ -276,24 +276,22 @@ class TestRfmGrid(LifecycleCase):
         Report = self.env["crm.lifecycle.report"]
         empty = [("company_id", "=", self.company.id), ("rfm_recency", "!=", False)]
         self.assertFalse(Report.search_count(empty))
-        cells = Report.read_group(
-            empty,
-            ["client_count:sum", "rfm_revenue:sum"],
-            ["rfm_recency", "rfm_frequency"],
-            lazy=False,
+        # _read_group: what read_group (18.0) and formatted_read_group
+        # (19.0) of the pivot read
+        grid = ["rfm_recency", "rfm_frequency"]
+        cells = Report._read_group(
+            empty, grid, ["client_count:sum", "rfm_revenue:sum", "__count"]
         )
         self.assertEqual(
-            [(cell["rfm_recency"], cell["rfm_frequency"]) for cell in cells],
+            [(recency, frequency) for recency, frequency, *_values in cells],
             [(str(r), str(f)) for r in range(1, 6) for f in range(1, 6)],
         )
-        self.assertEqual({cell["client_count"] for cell in cells}, {0})
-        self.assertEqual({cell["__count"] for cell in cells}, {0})
-        rows = Report.read_group(empty, ["client_count:sum"], ["rfm_recency"])
-        self.assertEqual([row["rfm_recency"] for row in rows], list("12345"))
-        columns = Report.read_group(
-            empty, ["client_count:sum"], ["rfm_frequency"], lazy=False
-        )
-        self.assertEqual([column["rfm_frequency"] for column in columns], list("12345"))
+        self.assertEqual({cell[2] for cell in cells}, {0})
+        self.assertEqual({cell[4] for cell in cells}, {0})
+        rows = Report._read_group(empty, ["rfm_recency"], ["client_count:sum"])
+        self.assertEqual([recency for recency, _count in rows], list("12345"))
+        columns = Report._read_group(empty, ["rfm_frequency"], ["client_count:sum"])
+        self.assertEqual([frequency for frequency, _count in columns], list("12345"))
         labels = Report.fields_get(["rfm_recency", "rfm_frequency"], ["selection"])
         recency = dict(labels["rfm_recency"]["selection"])
         frequency = dict(labels["rfm_frequency"]["selection"])
@@ -306,15 +304,13 @@ class TestRfmGrid(LifecycleCase):
         self.paid_invoice(client, 100.0, date.today())
         self.recompute(client)
         self.env.flush_all()
-        cells = Report.read_group(
-            empty, ["client_count:sum"], ["rfm_recency", "rfm_frequency"], lazy=False
-        )
+        cells = Report._read_group(empty, grid, ["client_count:sum", "__count"])
         self.assertEqual(len(cells), 25)
         self.assertEqual(
             [
-                (cell["rfm_recency"], cell["rfm_frequency"], cell["client_count"])
-                for cell in cells
-                if cell["__count"]
+                (recency, frequency, clients)
+                for recency, frequency, clients, count in cells
+                if count
             ],
             [("5", "1", 1)],
         )

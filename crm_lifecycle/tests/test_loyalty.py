@@ -5,6 +5,7 @@ from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 
+from .. import series
 from .common import LifecycleCase
 
 
@@ -170,7 +171,17 @@ class TestLoyalty(LifecycleCase):
         Pricelist = self.env["product.pricelist"]
         gold_list = Pricelist.create({"name": "Gold prices"})
         chosen = Pricelist.create({"name": "Negotiated"})
+        # 19.0: no pricelist on any client without the Pricelists feature,
+        # which a level's pricelist switches on
+        Groups = self.env["res.groups"]
+        if series.MAJOR >= 19:
+            self.env.ref("base.group_user")._remove_group(
+                self.env.ref(series.PRICELIST_FEATURE)
+            )
+            self.assertFalse(Groups._is_feature_enabled(series.PRICELIST_FEATURE))
         self.level["gold"].pricelist_id = gold_list
+        if series.MAJOR >= 19:
+            self.assertTrue(Groups._is_feature_enabled(series.PRICELIST_FEATURE))
         default = self.create_client("Default").property_product_pricelist
 
         def gold_client(name, **values):

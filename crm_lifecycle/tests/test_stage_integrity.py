@@ -295,9 +295,13 @@ class TestStageBoardUi(HttpCase):
                 (group) => group.querySelector('.o_column_title')
                     ?.innerText.startsWith({js_text(loyal.name)})
             );
-            column().querySelector('.o_kanban_config button').click();
-            const menu = await waitFor('.o-dropdown--kanban-config-menu');
-            await expectText('.o-dropdown--kanban-config-menu', 'Fold');
+            // the column menu: .o_kanban_config on 18.0, .o_group_config on 19.0
+            const menuSelector =
+                '.o-dropdown--kanban-config-menu, .o-dropdown--group-config-menu';
+            column().querySelector('.o_kanban_config button, .o_group_config button')
+                .click();
+            const menu = await waitFor(menuSelector);
+            await expectText(menuSelector, 'Fold');
             if (menu.innerText.includes('Archive')) {{
                 throw new Error(`the column menu offers: ${{menu.innerText}}`);
             }}
@@ -306,7 +310,7 @@ class TestStageBoardUi(HttpCase):
                 new KeyboardEvent('keydown', {{key: 'Escape', bubbles: true}})
             );
             const closed = Date.now();
-            while (document.querySelector('.o-dropdown--kanban-config-menu')) {{
+            while (document.querySelector(menuSelector)) {{
                 if (Date.now() - closed > 20000) {{
                     throw new Error('the column menu stays open');
                 }}

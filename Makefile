@@ -1,6 +1,10 @@
 # crm_lifecycle: every target bootstraps what it needs (scripts/bootstrap.py).
-# ODOO_SRC=<Odoo 18.0 source tree or git directory> is taken from the environment.
+# SERIES=18.0 (default) or 19.0: the Odoo series, each with its own cache.
+# ODOO_SRC (or ODOO_SRC_18 / ODOO_SRC_19)=<Odoo source tree or git directory>
+# is taken from the environment.
 PYTHON3 ?= python3
+SERIES ?= 18.0
+export SERIES
 
 .PHONY: run test lint bootstrap bench
 

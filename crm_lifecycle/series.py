@@ -15,13 +15,19 @@ same on both.
   ``groups_id`` of users and window actions is ``group_ids`` on 19.0.
 - Field access: ``check_field_access_rights`` on 18.0,
   ``_check_field_access`` on 19.0.
+- RPC: ``odoo.api.call_kw`` and ``check_method_name`` on 18.0,
+  ``odoo.service.model.call_kw`` and ``get_public_method`` on 19.0.
+- Dashboards: ``get_readonly_dashboard`` on 18.0,
+  ``_get_serialized_readonly_dashboard`` (JSON) on 19.0.
 - Messages: ``_message_compute_author`` takes ``raise_on_email`` on 18.0
   only.
 - Pricelists: on 19.0 a partner has no pricelist unless the Pricelists
   feature (``product.group_product_pricelist``) is on.
 """
 
-from odoo import Command, models, release
+import json
+
+from odoo import Command, api, models, release
 
 MAJOR = release.version_info[0]
 
@@ -97,6 +103,36 @@ def check_field_read(model, name):
         model._check_field_access(model._fields[name], "read")
     else:
         model.check_field_access_rights("read", [name])
+
+
+def call_kw(records, method, args, kwargs):
+    """Call ``method`` of ``records`` as the RPC dispatcher does (tests)."""
+    if MAJOR >= 19:
+        from odoo.service.model import call_kw as service_call_kw
+
+        return service_call_kw(records, method, args, kwargs)
+    return api.call_kw(records, method, args, kwargs)
+
+
+def check_public_method(model, name):
+    """Raise ``AccessError`` as the RPC dispatcher does when ``name`` is not a
+    public method of ``model`` (tests)."""
+    if MAJOR >= 19:
+        from odoo.service.model import get_public_method
+
+        get_public_method(model, name)
+    else:
+        from odoo.models import check_method_name
+
+        check_method_name(name)
+
+
+def readonly_dashboard(dashboard):
+    """What the Dashboards app loads of ``dashboard`` (a
+    ``spreadsheet.dashboard``), as a dict with its ``snapshot`` (tests)."""
+    if MAJOR >= 19:
+        return json.loads(dashboard._get_serialized_readonly_dashboard())
+    return dashboard.get_readonly_dashboard()
 
 
 def message_author(records):

@@ -78,6 +78,14 @@ def pay(api, invoice_id, date):
     )
 
 
+def purchases(api, partner_id):
+    """The client's paid purchases: how many, and the revenue."""
+    [partner] = api.records(
+        "res.partner", "read", [partner_id], fields=["purchase_count", "paid_revenue"]
+    )
+    return partner["purchase_count"], partner["paid_revenue"]
+
+
 def test_prospect_to_repeat_customer(api):
     partner_id = api.create(
         "res.partner", {"name": "External Motors", "is_company": True}
@@ -121,19 +129,11 @@ def test_prospect_to_repeat_customer(api):
     assert stage_code(api, partner_id) == "opportunity"
     run_cron(api)
     assert stage_code(api, partner_id) == "new_customer"
-    [partner] = api.records(
-        "res.partner", "read", [partner_id], fields=["purchase_count", "paid_revenue"]
-    )
-    assert partner["purchase_count"] == 1
-    assert partner["paid_revenue"] == pytest.approx(63000.0)
+    assert purchases(api, partner_id) == (1, pytest.approx(63000.0))
 
     # a second purchase, paid: a repeat customer
     today = datetime.date.today().isoformat()
     pay(api, post_invoice(api, partner_id, today, 21000.0), today)
     run_cron(api)
     assert stage_code(api, partner_id) == "repeat_customer"
-    [partner] = api.records(
-        "res.partner", "read", [partner_id], fields=["purchase_count", "paid_revenue"]
-    )
-    assert partner["purchase_count"] == 2
-    assert partner["paid_revenue"] == pytest.approx(84000.0)
+    assert purchases(api, partner_id) == (2, pytest.approx(84000.0))

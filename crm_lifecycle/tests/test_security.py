@@ -2,12 +2,12 @@
 import inspect
 from datetime import timedelta
 
-from odoo import api, fields
+from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.models import check_method_name
 from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL
 
+from .. import series
 from ..models.res_partner import ENGINE_FIELDS, MONEY_FIELDS
 from .common import LifecycleCase
 
@@ -143,7 +143,7 @@ class TestSecurity(LifecycleCase):
         """Call ``method`` as XML-RPC does."""
         records = self.env[model].with_user(user)
         kwargs = {"context": context} if context else {}
-        return api.call_kw(records, method, [ids], kwargs)
+        return series.call_kw(records, method, [ids], kwargs)
 
     def assert_refused(self, user, model, method, ids, context=None):
         self.stale()
@@ -237,7 +237,7 @@ class TestSecurity(LifecycleCase):
         ]:
             # what the RPC dispatcher checks before calling
             with self.subTest(method=method), self.assertRaises(AccessError):
-                check_method_name(method)
+                series.check_public_method(self.env[model], method)
             self.assertTrue(hasattr(self.env[model], method))
 
     def test_recompute_now_tells_what_happened(self):

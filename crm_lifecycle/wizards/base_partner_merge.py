@@ -14,6 +14,10 @@ class BasePartnerMergeAutomaticWizard(models.TransientModel):
             getattr(partner_ids, "ids", partner_ids)
         )
         names = {partner.id: partner.display_name for partner in partners.sudo()}
+        # the stage of the clients created in this transaction, due when it
+        # ends, first: the first savepoint of the merge would compute them
+        # half-merged (some documents moved, the client rows not yet)
+        self.env["res.partner"]._lifecycle_compute_pending()
         rows = self._lifecycle_client_rows(partners.ids)
         Snapshot = self.env["crm.lifecycle.snapshot"].sudo()
         counted = Snapshot._counted_companies(partners.ids)

@@ -9,6 +9,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import file_open
 from odoo.tools.translate import extract_spreadsheet_terms
 
+from odoo.addons.crm_lifecycle import series
 from odoo.addons.crm_lifecycle.tests.common import LifecycleCase
 from odoo.addons.spreadsheet.utils.validate_data import (
     fields_in_spreadsheet,
@@ -70,7 +71,7 @@ class TestDashboard(LifecycleCase):
         for user in (self.sales_manager, self.all_docs):
             with self.subTest(user=user.login):
                 self.assertIn(self.dashboard, Dashboard.with_user(user).search([]))
-                data = self.dashboard.with_user(user).get_readonly_dashboard()
+                data = series.readonly_dashboard(self.dashboard.with_user(user))
                 self.assertEqual(data["snapshot"]["pivots"], self.data["pivots"])
         self.assertNotIn(self.dashboard, Dashboard.with_user(self.salesman).search([]))
 
@@ -161,9 +162,14 @@ class TestDashboard(LifecycleCase):
             entry.msgid
             for entry in polib.pofile(str(i18n / "crm_lifecycle_dashboard.pot"))
         }
-        self.assertEqual(template, terms)
+        if series.MAJOR < 19:
+            self.assertEqual(template, terms)
+        else:
+            # 19.0 extracts fewer terms of the file (not those of some chart
+            # titles): the template, made on 18.0, holds them all
+            self.assertLessEqual(terms, template)
         for lang in ("es", "ru", "uk"):
             with self.subTest(lang=lang):
                 catalog = polib.pofile(str(i18n / f"{lang}.po"))
                 translated = {entry.msgid for entry in catalog if entry.msgstr}
-                self.assertEqual(translated, terms)
+                self.assertEqual(translated, template)

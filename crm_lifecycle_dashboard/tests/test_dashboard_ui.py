@@ -25,28 +25,46 @@ CHECK = """
         }
         throw new Error(`timeout: ${what}`);
     };
+    // the open dashboard: the action's state.activeDashboard ({id,
+    // displayName}) on 18.0, its loader's active one ({data: {id, name}})
+    // on 19.0
+    const activeDashboard = (component) =>
+        (component.state && component.state.activeDashboard) ||
+        (component.loader &&
+            component.loader.getActiveDashboard &&
+            component.loader.getActiveDashboard());
     const dashboardAction = () => {
         const nodes = [odoo.__WOWL_DEBUG__.root.__owl__];
         while (nodes.length) {
             const node = nodes.pop();
-            const state = node.component && node.component.state;
-            if (state && state.activeDashboard) {
+            if (node.component && activeDashboard(node.component)) {
                 return node.component;
             }
             nodes.push(...Object.values(node.children));
         }
     };
+    const idOf = (dashboard) => (dashboard.data ? dashboard.data.id : dashboard.id);
+    const nameOf = (dashboard) =>
+        dashboard.data ? dashboard.data.name : dashboard.displayName;
     try {
         const action = await until(dashboardAction, "the dashboards");
-        if (action.state.activeDashboard.id !== expected.id) {
+        if (idOf(activeDashboard(action)) !== expected.id) {
             // another dashboard comes first in the menu: pick ours in it
             action.openDashboard(expected.id);
         }
-        const dashboard = action.state.activeDashboard;
-        if (dashboard.displayName !== expected.name) {
-            throw new Error(`dashboard "${dashboard.displayName}" opened`);
+        const opened = await until(
+            () => idOf(activeDashboard(action)) === expected.id && activeDashboard(action),
+            "our dashboard"
+        );
+        if (nameOf(opened) !== expected.name) {
+            throw new Error(`dashboard "${nameOf(opened)}" opened`);
         }
-        await until(() => dashboard.status === "Loaded", "the spreadsheet");
+        // 19.0's loader loads the active dashboard when it is asked for it
+        const dashboard = await until(
+            () =>
+                activeDashboard(action).status === "Loaded" && activeDashboard(action),
+            "the spreadsheet"
+        );
         const model = dashboard.model;
         const provider = model.config.custom.odooDataProvider;
         const toPosition = (xc) => {

@@ -53,7 +53,9 @@ CHECK = """
             action.openDashboard(expected.id);
         }
         const opened = await until(
-            () => idOf(activeDashboard(action)) === expected.id && activeDashboard(action),
+            () =>
+                idOf(activeDashboard(action)) === expected.id &&
+                activeDashboard(action),
             "our dashboard"
         );
         if (nameOf(opened) !== expected.name) {

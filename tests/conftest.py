@@ -43,7 +43,9 @@ def _free_port():
 
 @pytest.fixture(scope="session")
 def database():
-    return odoo.tools.config["db_name"]
+    name = odoo.tools.config["db_name"]
+    # 19.0 keeps a list of database names
+    return name[0] if isinstance(name, list | tuple) else name
 
 
 @pytest.fixture

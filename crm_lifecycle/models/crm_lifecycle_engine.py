@@ -48,6 +48,15 @@ EMPTY_METRICS = {
     name: (None if name.endswith("_date") else 0) for name in METRIC_FIELDS
 }
 PAID_STATES = ("paid", "in_payment", "partial")
+# The figures of a client over a window of months (``_query_invoices``):
+# SQL aggregates over its documents ``d``, ``%s`` standing for "in the window".
+WINDOW_AGGREGATES = {
+    "count": "count(*) FILTER (WHERE %s)",
+    "revenue": "coalesce(sum(d.paid) FILTER (WHERE %s), 0)",
+    "purchases": "count(*) FILTER (WHERE %s AND d.is_purchase)",
+    "last_date": "max(d.invoice_date) FILTER (WHERE %s AND d.is_purchase)",
+    "first_date": "min(d.invoice_date) FILTER (WHERE %s)",
+}
 # A batch that meets one of these is rolled back and taken again.
 CONCURRENCY_ERRORS = (
     pg_errors.SerializationFailure,
@@ -805,30 +814,11 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
             window_columns += [
                 SQL(
-                    "count(*) FILTER (WHERE %s) AS %s",
+                    f"{aggregate} AS %s",
                     within,
-                    SQL.identifier(f"w{months}_count"),
-                ),
-                SQL(
-                    "coalesce(sum(d.paid) FILTER (WHERE %s), 0) AS %s",
-                    within,
-                    SQL.identifier(f"w{months}_revenue"),
-                ),
-                SQL(
-                    "count(*) FILTER (WHERE %s AND d.is_purchase) AS %s",
-                    within,
-                    SQL.identifier(f"w{months}_purchases"),
-                ),
-                SQL(
-                    "max(d.invoice_date) FILTER (WHERE %s AND d.is_purchase) AS %s",
-                    within,
-                    SQL.identifier(f"w{months}_last_date"),
-                ),
-                SQL(
-                    "min(d.invoice_date) FILTER (WHERE %s) AS %s",
-                    within,
-                    SQL.identifier(f"w{months}_first_date"),
-                ),
+                    SQL.identifier(f"w{months}_{name}"),
+                )
+                for name, aggregate in WINDOW_AGGREGATES.items()
             ]
         rows = self._fetch(
             SQL(
@@ -882,14 +872,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             row["windows"] = {}
             for months in windows:
                 window = {
-                    name: row.pop(f"w{months}_{name}")
-                    for name in (
-                        "count",
-                        "revenue",
-                        "purchases",
-                        "last_date",
-                        "first_date",
-                    )
+                    name: row.pop(f"w{months}_{name}") for name in WINDOW_AGGREGATES
                 }
                 if window.pop("count"):
                     row["windows"][months] = window

@@ -276,20 +276,34 @@ def floors(env, partner_ids, company=None, repeat=3):
     - ``read``: three GROUP BY aggregates: posted customer invoices and
       credit notes (count, untaxed, last date), open receivables (residual)
       and leads (count), per client;
-    - ``write``: one INSERT of a 25-column row per client into a temporary
-      table with a unique (partner, company) index, then one UPDATE of all
-      those rows, both from one array per column (``unnest``) of values
-      made in Python beforehand: the time includes writing the arrays'
-      text, as any engine has to send its values;
-    - ``insert``: one history-like and one message-like row per client,
-      inserted into temporary tables (the message bodies sent as an array).
+    - ``write``: the same rows the engine writes: one INSERT of a row per
+      client into ``crm_lifecycle_client`` (every column the engine writes,
+      with valid references), then one UPDATE of all those rows, both from
+      one array per column (``unnest``) of values made in Python beforehand:
+      the time includes writing the arrays' text, as any engine has to send
+      its values;
+    - ``insert``: one history row and one chatter note per client, inserted
+      into ``crm_lifecycle_history`` and ``mail_message`` (the message bodies
+      sent as an array).
+
+    The rows go into the tables the engine writes, with their indexes,
+    foreign keys and write-ahead log, as the engine's own rows do (a
+    temporary table has none of them: a floor measured there is no floor
+    of writing these rows). Rows of these clients already in the company
+    are deleted first, in the same savepoint and out of the time: the floor
+    is that of a first run (``scale.py`` resets the clients beforehand, so
+    that there is nothing to delete).
     """
     cr = env.cr
     company_id = (company or env.company).id
     ids = list(partner_ids)
     env.flush_all()
-    inserted = _state_values(ids, company_id, 0)
-    updated = _state_values(ids, company_id, 1)
+    columns = _client_columns(env)
+    inserted = _state_values(ids, company_id, columns, 0)
+    updated = _state_values(ids, company_id, columns, 1)
+    stages = env["crm.lifecycle.stage"].search([]).ids
+    author = env.ref("base.partner_root").id
+    subtype = env.ref("mail.mt_note").id
     bodies = [
         f"<p>Lifecycle stage (My Company): Stage {partner_id % 8} → "
         f"Stage {partner_id % 8 + 1} (Rule)</p>"
@@ -297,10 +311,13 @@ def floors(env, partner_ids, company=None, repeat=3):
     ]
     measures = {
         "read": (None, lambda: _read_floor(cr, ids, company_id)),
-        "write": (_create_state_table, lambda: _write_floor(cr, inserted, updated)),
+        "write": (
+            lambda: _forget_clients(cr, ids, company_id),
+            lambda: _write_floor(cr, inserted, updated, columns),
+        ),
         "insert": (
-            _create_log_tables,
-            lambda: _insert_floor(cr, ids, company_id, bodies),
+            None,
+            lambda: _insert_floor(cr, ids, company_id, stages, bodies, author, subtype),
         ),
     }
     result = {}
@@ -309,7 +326,7 @@ def floors(env, partner_ids, company=None, repeat=3):
         for _index in range(repeat):
             with _rolled_back(cr):
                 if prepare:
-                    prepare(cr)
+                    prepare()
                 start = time.perf_counter()
                 run()
                 timings.append(time.perf_counter() - start)
@@ -1313,80 +1330,60 @@ def _read_floor(cr, ids, company_id):
     cr.fetchall()
 
 
-# Columns of the client-state-like table of the write floor (with partner_id
-# and company_id: 25)
-STATE_COLUMNS = (
-    ("stage_id", "int"),
-    ("level_id", "int"),
-    ("segment_id", "int"),
-    ("purchase_count", "int"),
-    ("lead_count", "int"),
-    ("open_opportunity_count", "int"),
-    ("won_opportunity_count", "int"),
-    ("lost_opportunity_count", "int"),
-    ("paid_revenue", "numeric"),
-    ("paid_revenue_12m", "numeric"),
-    ("invoiced_revenue", "numeric"),
-    ("receivable_open", "numeric"),
-    ("receivable_overdue", "numeric"),
-    ("avg_days_to_pay", "numeric"),
-    ("purchase_interval_days", "numeric"),
-    ("clv", "numeric"),
-    ("potential_value", "numeric"),
-    ("first_purchase_date", "date"),
-    ("last_purchase_date", "date"),
-    ("expected_next_purchase_date", "date"),
-    ("stage_date", "date"),
-    ("level_since", "date"),
-    ("computed_at", "timestamp"),
-)
+def _client_columns(env):
+    """[(column, SQL type, references)] of the columns of
+    ``crm_lifecycle_client`` that the engine writes; ``references`` are ids
+    of the target table for a many2one (a few, cycled through)."""
+    Client = env["crm.lifecycle.client"]
+    columns = []
+    for name in Client._state_columns():
+        field = Client._fields[name]
+        references = None
+        if field.type == "many2one":
+            references = (
+                env[field.comodel_name].with_context(active_test=False).search(
+                    [], limit=8
+                ).ids
+            )
+        columns.append((name, field.column_type[1], references))
+    return columns
 
 
-def _state_value(sql_type, position, partner_id, variant):
+def _state_value(sql_type, references, position, partner_id, variant):
     """A value that differs by client, column and variant (insert, update)."""
     number = partner_id + variant + position
-    if sql_type == "int":
+    if references is not None:
+        return references[number % len(references)] if references else None
+    if sql_type.startswith(("int", "float")):
         return 1 + number % 9
     if sql_type == "numeric":
         return round(number * 1.37, 2)
+    if sql_type == "bool":
+        return bool(number % 2)
     if sql_type == "date":
         return date(2024, 1, 1) + timedelta(days=number % 700)
-    return datetime(2026, 1, 1) + timedelta(minutes=number)
+    if sql_type == "timestamp":
+        return datetime(2026, 1, 1) + timedelta(minutes=number)
+    return f"{number:x}"
 
 
-def _create_state_table(cr):
-    columns = SQL(", ").join(
-        SQL("%s %s", SQL.identifier(name), SQL(sql_type))
-        for name, sql_type in STATE_COLUMNS
-    )
-    cr.execute(
-        SQL(
-            """
-            CREATE TEMP TABLE scale_floor_state (
-                id serial PRIMARY KEY, partner_id int NOT NULL,
-                company_id int NOT NULL, %s)
-            """,
-            columns,
-        )
-    )
-    cr.execute(SQL("CREATE UNIQUE INDEX ON scale_floor_state (partner_id, company_id)"))
-
-
-def _state_values(ids, company_id, variant):
+def _state_values(ids, company_id, columns, variant):
     """[(column, SQL type, values)] of the write floor's rows."""
-    columns = [
-        ("partner_id", "int", ids),
-        ("company_id", "int", [company_id] * len(ids)),
+    arrays = [
+        ("partner_id", "int4", ids),
+        ("company_id", "int4", [company_id] * len(ids)),
     ]
-    for position, (name, sql_type) in enumerate(STATE_COLUMNS):
-        values = [_state_value(sql_type, position, pid, variant) for pid in ids]
-        columns.append((name, sql_type, values))
-    return columns
+    for position, (name, sql_type, references) in enumerate(columns):
+        values = [
+            _state_value(sql_type, references, position, pid, variant) for pid in ids
+        ]
+        arrays.append((name, sql_type, values))
+    return arrays
 
 
 def _array(values, sql_type):
     """``values`` as one PostgreSQL array literal: one string to send."""
-    if sql_type == "text":
+    if sql_type.startswith(("varchar", "text")):
         items = (
             '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
             for value in values
@@ -1394,19 +1391,36 @@ def _array(values, sql_type):
     elif sql_type in ("date", "timestamp"):
         items = (value.isoformat() for value in values)
     else:
-        items = map(str, values)
+        items = ("NULL" if value is None else str(value) for value in values)
     return SQL("%s::%s[]", "{" + ",".join(items) + "}", SQL(sql_type))
 
 
-def _write_floor(cr, inserted, updated):
+def _forget_clients(cr, ids, company_id):
+    cr.execute(
+        SQL(
+            "DELETE FROM crm_lifecycle_client"
+            " WHERE company_id = %s AND partner_id = ANY(%s)",
+            company_id,
+            ids,
+        )
+    )
+
+
+def _write_floor(cr, inserted, updated, columns):
     column_list = SQL(", ").join(
         SQL.identifier(name) for name, _type, _values in inserted
     )
+    now = SQL("now() at time zone 'UTC'")
     cr.execute(
         SQL(
-            "INSERT INTO scale_floor_state (%s) SELECT * FROM unnest(%s)",
-            column_list,
-            SQL(", ").join(
+            """
+            INSERT INTO crm_lifecycle_client
+                   (%(columns)s, create_uid, create_date, write_uid, write_date)
+            SELECT *, 1, %(now)s, 1, %(now)s FROM unnest(%(arrays)s)
+            """,
+            columns=column_list,
+            now=now,
+            arrays=SQL(", ").join(
                 _array(values, sql_type) for _name, sql_type, values in inserted
             ),
         )
@@ -1414,14 +1428,16 @@ def _write_floor(cr, inserted, updated):
     cr.execute(
         SQL(
             """
-            UPDATE scale_floor_state s SET %(assignments)s
+            UPDATE crm_lifecycle_client c
+               SET %(assignments)s, write_uid = 1, write_date = %(now)s
               FROM unnest(%(arrays)s) AS v(%(columns)s)
-             WHERE s.partner_id = v.partner_id AND s.company_id = v.company_id
+             WHERE c.partner_id = v.partner_id AND c.company_id = v.company_id
             """,
             assignments=SQL(", ").join(
                 SQL("%s = v.%s", SQL.identifier(name), SQL.identifier(name))
-                for name, _type in STATE_COLUMNS
+                for name, _type, _references in columns
             ),
+            now=now,
             arrays=SQL(", ").join(
                 _array(values, sql_type) for _name, sql_type, values in updated
             ),
@@ -1430,62 +1446,45 @@ def _write_floor(cr, inserted, updated):
     )
 
 
-def _create_log_tables(cr):
+def _insert_floor(cr, ids, company_id, stages, bodies, author, subtype):
     cr.execute(
         SQL(
             """
-            CREATE TEMP TABLE scale_floor_history (
-                id serial PRIMARY KEY, partner_id int NOT NULL,
-                company_id int NOT NULL, stage_from_id int, stage_to_id int,
-                reason varchar, date timestamp, days_in_previous_stage float8,
-                user_id int, create_uid int, create_date timestamp,
-                write_uid int, write_date timestamp)
-            """
-        )
-    )
-    cr.execute(
-        SQL(
-            """
-            CREATE TEMP TABLE scale_floor_message (
-                id serial PRIMARY KEY, model varchar, res_id int,
-                message_type varchar, subtype_id int, body text, author_id int,
-                date timestamp, create_uid int, create_date timestamp,
-                write_uid int, write_date timestamp)
-            """
-        )
-    )
-
-
-def _insert_floor(cr, ids, company_id, bodies):
-    cr.execute(
-        SQL(
-            """
-            INSERT INTO scale_floor_history (
+            INSERT INTO crm_lifecycle_history (
                 partner_id, company_id, stage_from_id, stage_to_id, reason, date,
                 days_in_previous_stage, user_id, create_uid, create_date,
                 write_uid, write_date)
-            SELECT p.id, %(company)s, 1 + mod(p.id, 8), 2 + mod(p.id, 8), 'rule',
+            SELECT p.id, %(company)s, (%(stages)s)[1 + mod(p.id, %(count)s)],
+                   (%(stages)s)[1 + mod(p.id + 1, %(count)s)], 'rule',
                    now() at time zone 'UTC', mod(p.id, 300), 1, 1,
                    now() at time zone 'UTC', 1, now() at time zone 'UTC'
               FROM unnest(%(ids)s) AS p(id)
             """,
             company=company_id,
-            ids=_array(ids, "int"),
+            stages=_array(stages, "int4"),
+            count=len(stages),
+            ids=_array(ids, "int4"),
         )
     )
     cr.execute(
         SQL(
             """
-            INSERT INTO scale_floor_message (
-                model, res_id, message_type, subtype_id, body, author_id, date,
-                create_uid, create_date, write_uid, write_date)
-            SELECT 'res.partner', m.id, 'notification', 2, m.body, 3,
+            INSERT INTO mail_message (
+                model, res_id, message_type, is_internal, subtype_id, body,
+                author_id, email_from, reply_to, message_id, date, create_uid,
+                create_date, write_uid, write_date)
+            SELECT 'res.partner', m.id, 'notification', true, %(subtype)s,
+                   m.body, %(author)s, '"OdooBot" <odoobot@example.com>',
+                   '"My Company" <info@example.com>',
+                   '<' || md5(m.id::text) || '-openerp-message-notify@example>',
                    now() at time zone 'UTC', 1, now() at time zone 'UTC', 1,
                    now() at time zone 'UTC'
-              FROM unnest(%s, %s) AS m(id, body)
+              FROM unnest(%(ids)s, %(bodies)s) AS m(id, body)
             """,
-            _array(ids, "int"),
-            _array(bodies, "text"),
+            subtype=subtype,
+            author=author,
+            ids=_array(ids, "int4"),
+            bodies=_array(bodies, "text"),
         )
     )
 

@@ -1341,9 +1341,10 @@ def _client_columns(env):
         references = None
         if field.type == "many2one":
             references = (
-                env[field.comodel_name].with_context(active_test=False).search(
-                    [], limit=8
-                ).ids
+                env[field.comodel_name]
+                .with_context(active_test=False)
+                .search([], limit=8)
+                .ids
             )
         columns.append((name, field.column_type[1], references))
     return columns

@@ -276,10 +276,12 @@ class CrmLifecycleClient(models.Model):
             (name, self._sql_converter(self._fields[name], company.currency_id))
             for name in columns
         ]
+        states = states or {}
         payload = []
         for partner_id, values in rows.items():
-            row = {name: convert(values.get(name)) for name, convert in converters}
-            stored = (states or {}).get(partner_id)
+            get = values.get
+            row = {name: convert(get(name)) for name, convert in converters}
+            stored = states.get(partner_id)
             if stored is not None and row == {
                 name: convert(stored[name]) for name, convert in converters
             }:
@@ -340,11 +342,14 @@ class CrmLifecycleClient(models.Model):
         rounded, so that the same result twice compares equal to what is
         stored."""
 
-        def record_id(value):
-            return value.id if isinstance(value, models.BaseModel) else value
-
         if field.type == "many2one":
-            return lambda value: record_id(value) or None
+
+            def record_id(value):
+                if isinstance(value, models.BaseModel):
+                    value = value.id
+                return value or None
+
+            return record_id
         if field.type in ("monetary", "float"):
             digits = (
                 currency.decimal_places

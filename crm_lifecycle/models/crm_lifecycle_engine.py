@@ -533,6 +533,10 @@ class CrmLifecycleEngine(models.AbstractModel):
                 (stage, stage.id, stage.code, stage.code in BUILTIN_CODES)
                 for stage in stages
             ],
+            # {stage id: (code, customer stage?)}, read once, not per client
+            "stage_kinds": {
+                stage.id: (stage.code, stage.is_customer_stage) for stage in stages
+            },
             "settings": {
                 "loyal_min_purchases": company.lifecycle_loyal_min_purchases,
                 "loyal_min_months": company.lifecycle_loyal_min_months,
@@ -631,7 +635,11 @@ class CrmLifecycleEngine(models.AbstractModel):
             ids, company, today, context.get("windows", ())
         ):
             metrics[row["partner_id"]].update(row)
-        for row in self._query_receivables(ids, company, today):
+        # today (``_facts`` read the later reconciliations for the day):
+        # the lines Odoo marks reconciled need no reading
+        for row in self._query_receivables(
+            ids, company, today, context.get("future_payments")
+        ):
             metrics[row["partner_id"]].update(row)
         for row in self._query_leads(ids, company, today):
             metrics[row["partner_id"]].update(row)
@@ -726,35 +734,31 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         else:
             partner_filter = SQL()
-            # the whole company: every reconciliation once, grouped by
-            # document (a hash join instead of one lookup per document), from
-            # the debit side and from the credit side
-            sides = SQL(" UNION ALL ").join(
-                SQL(
-                    """
-                    SELECT l.move_id, r.amount, r.max_date
-                      FROM account_partial_reconcile r
-                      JOIN account_move_line l ON l.id = %(line)s
-                     WHERE l.display_type = 'payment_term'
-                       AND l.company_id IN (%(companies)s)
-                       AND r.max_date <= %(as_of)s
-                    """,
-                    line=SQL.identifier("r", side),
-                    companies=companies,
-                    as_of=as_of,
-                )
-                for side in ("debit_move_id", "credit_move_id")
-            )
+            # the whole company: every reconciliation once from each of its
+            # sides, joined to the lines in one pass (a hash join, not a
+            # lookup per document), grouped by document
             settled = SQL(
                 """
                 LEFT JOIN (
-                    SELECT side.move_id, sum(side.amount) AS amount,
+                    SELECT l.move_id, sum(side.amount) AS amount,
                            max(side.max_date) AS last_date
-                      FROM (%(sides)s) side
-                     GROUP BY side.move_id
+                      FROM (
+                          SELECT r.debit_move_id AS line_id, r.amount, r.max_date
+                            FROM account_partial_reconcile r
+                           WHERE r.max_date <= %(as_of)s
+                          UNION ALL
+                          SELECT r.credit_move_id, r.amount, r.max_date
+                            FROM account_partial_reconcile r
+                           WHERE r.max_date <= %(as_of)s
+                      ) side
+                      JOIN account_move_line l ON l.id = side.line_id
+                     WHERE l.display_type = 'payment_term'
+                       AND l.company_id IN (%(companies)s)
+                     GROUP BY l.move_id
                 ) s ON s.move_id = m.id
                 """,
-                sides=sides,
+                as_of=as_of,
+                companies=companies,
             )
         return SQL(
             """
@@ -878,10 +882,25 @@ class CrmLifecycleEngine(models.AbstractModel):
                     row["windows"][months] = window
         return rows
 
-    def _query_receivables(self, partner_ids, company, today):
+    def _query_receivables(self, partner_ids, company, today, settled_later=None):
         """Open and overdue receivable as of ``today``: the receivable lines
         dated on or before it, less their reconciliations dated on or before
-        it (company currency)."""
+        it (company currency).
+
+        ``settled_later`` (the partner ids with a reconciliation dated after
+        ``today``, ``_future_payments``), when given, says that ``today`` is
+        the current day: a line Odoo marks reconciled whose partner is not
+        among them has all its reconciliations dated on or before today, so
+        nothing of it is open today, and it is left out without reading its
+        reconciliations (most receivable lines are reconciled)."""
+        if settled_later is None:
+            open_lines = SQL("TRUE")
+        else:
+            open_lines = SQL(
+                "(l.reconciled IS NOT TRUE OR l.partner_id IS NULL"
+                " OR l.partner_id = ANY(%s))",
+                list(settled_later),
+            )
         return self._fetch(
             SQL(
                 """
@@ -899,14 +918,24 @@ class CrmLifecycleEngine(models.AbstractModel):
                                         WHERE r.credit_move_id = l.id
                                           AND r.max_date <= %(today)s), 0)
                                AS residual
-                      FROM account_move_line l
-                      JOIN account_move m ON m.id = l.move_id
+                      FROM account_move m
+                      -- the lines of each of the clients' moves by index
+                      -- (OFFSET 0: never a scan of every line)
+                      JOIN LATERAL (
+                          SELECT l.id, l.balance, l.date, l.date_maturity,
+                                 l.account_id, l.company_id, l.parent_state,
+                                 l.reconciled, l.partner_id
+                            FROM account_move_line l
+                           WHERE l.move_id = m.id
+                          OFFSET 0
+                      ) l ON TRUE
                       JOIN account_account a ON a.id = l.account_id
-                     WHERE l.company_id IN (%(companies)s)
+                     WHERE m.commercial_partner_id = ANY(%(partners)s)
+                       AND l.company_id IN (%(companies)s)
                        AND l.parent_state = 'posted'
                        AND a.account_type = 'asset_receivable'
                        AND l.date <= %(today)s
-                       AND m.commercial_partner_id = ANY(%(partners)s)
+                       AND %(open_lines)s
                 )
                 SELECT partner_id,
                        sum(residual) AS receivable_open,
@@ -924,6 +953,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 companies=self._company_tree(company),
                 partners=partner_ids,
                 today=today,
+                open_lines=open_lines,
             )
         )
 
@@ -1037,6 +1067,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             values["state"] = state
             values["settings"] = context["settings"]
             values["stage_rules"] = context["stage_rules"]
+            values["stage_kinds"] = context["stage_kinds"]
             rows[partner.id] = {
                 **state,
                 **{name: values[name] for name in METRIC_FIELDS},
@@ -1223,6 +1254,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             values["state"] = state
             values["settings"] = context["settings"]
             values["stage_rules"] = context["stage_rules"]
+            values["stage_kinds"] = context["stage_kinds"]
             rows[partner.id] = {
                 **state,
                 **{name: values[name] for name in METRIC_FIELDS},
@@ -1329,17 +1361,19 @@ class CrmLifecycleEngine(models.AbstractModel):
         settings = values["settings"]
         last = values["last_purchase_date"]
         interval = values["reference_interval"]
+        kind = values["stage_kinds"].get(stage.id)
+        code, is_customer = kind or (stage.code, stage.is_customer_stage)
         day = None
-        if stage.code in ("at_risk", "dormant", "lost") and last:
+        if code in ("at_risk", "dormant", "lost") and last:
             days = {
                 "at_risk": settings["at_risk_factor"] * interval,
                 "dormant": settings["dormant_factor"] * interval,
                 "lost": settings["lost_days"],
-            }[stage.code]
+            }[code]
             day = last + timedelta(days=int(days) + 1)
-        elif stage.is_customer_stage and values["first_purchase_date"]:
+        elif is_customer and values["first_purchase_date"]:
             day = values["first_purchase_date"]
-        elif stage.code in ("prospect", "opportunity", "lost"):
+        elif code in ("prospect", "opportunity", "lost"):
             first_lead = values.get("first_lead_date")
             return min(first_lead, now) if first_lead else now
         if day is None or day >= today:
@@ -1408,22 +1442,12 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
 
     def _insert_rows(self, model_name, rows):
-        """Insert ``rows`` (dicts of stored fields) into the table of
-        ``model_name`` in one statement, as the engine (superuser) at the
-        transaction's time; the model's cache is invalidated."""
+        """Insert ``rows`` (dicts of stored fields; None, or no key, is
+        empty: False is a boolean's) into the table of ``model_name`` in one
+        statement, as the engine (superuser) at the transaction's time; the
+        model's cache is invalidated."""
         Model = self.env[model_name]
         names = sorted({name for row in rows for name in row})
-        booleans = {name for name in names if Model._fields[name].type == "boolean"}
-        payload = [
-            {
-                # False is an empty many2one, date or text, but for booleans
-                name: None
-                if row.get(name) is False and name not in booleans
-                else row.get(name)
-                for name in names
-            }
-            for row in rows
-        ]
         now = self.env.cr.now()
         self.env.cr.execute(
             SQL(
@@ -1438,7 +1462,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 values=SQL(", ").join(SQL.identifier("v", name) for name in names),
                 uid=self.env.uid,
                 now=now,
-                rows=json_rows(Model, names, payload),
+                rows=json_rows(Model, names, rows),
             )
         )
         Model.invalidate_model()
@@ -1454,6 +1478,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         reply_to = self.env["mail.thread"]._notify_get_reply_to(default=email_from)[
             False
         ]
+        author_id, email_from = author_id or None, email_from or None
         self._insert_rows(
             "mail.message",
             [
@@ -1509,30 +1534,35 @@ class CrmLifecycleEngine(models.AbstractModel):
             "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)"
         )
         none = self.env._("none")
+        company_id, company_name = company.id, company.name
+        # stage names in the language of the note, read once per stage
+        names = {}
         history = []
         notes = {}
         for partner, old, new, reason, since in changes:
-            # stage names in the language of the note
-            old, new = old.with_env(self.env), new.with_env(self.env)
+            old_id, new_id = old.id, new.id
+            for stage_id, stage in ((old_id, old), (new_id, new)):
+                if stage_id not in names:
+                    names[stage_id] = stage.with_env(self.env).name or none
             history.append(
                 {
                     "partner_id": partner.id,
-                    "company_id": company.id,
-                    "stage_from_id": old.id,
-                    "stage_to_id": new.id,
+                    "company_id": company_id,
+                    "stage_from_id": old_id or None,
+                    "stage_to_id": new_id or None,
                     "reason": reason,
                     "date": now,
                     "days_in_previous_stage": (now - since).total_seconds() / 86400
-                    if since and old
+                    if since and old_id
                     else 0.0,
                 }
             )
             notes.setdefault(partner.id, []).append(
                 line
                 % {
-                    "company": company.name,
-                    "old": old.name or none,
-                    "new": new.name,
+                    "company": company_name,
+                    "old": names[old_id],
+                    "new": names[new_id],
                     "reason": reasons[reason],
                 }
             )

@@ -518,7 +518,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         capital."""
         clv = potential = 0.0
         purchases = values["purchase_count"]
-        if purchases and stage.code != "lost":
+        # a stage of the run (an archived one kept by a lock is read)
+        kind = context["stage_kinds"].get(stage.id)
+        code = kind[0] if kind else stage.code
+        if purchases and code != "lost":
             average = max(values["paid_revenue"], 0.0) / purchases
             per_year = 365.0 / values["reference_interval"]
             retention = context["retention"]
@@ -526,7 +529,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             clv = average * per_year * years
         elif (
             not purchases
-            and stage.code in PRE_CUSTOMER_CODES
+            and code in PRE_CUSTOMER_CODES
             and not values["pipeline_expected_revenue"]
         ):
             rate = context["conversion"].get(stage.id, 0.0)
@@ -562,26 +565,27 @@ class CrmLifecycleEngine(models.AbstractModel):
         none = self.env._("none")
         # translated once for the batch, filled in for each change
         line = self.env._("Loyalty level (%(company)s): %(old)s → %(new)s")
+        company_id, company_name = company.id, company.name
+        # level names in the language of the note, read once per level
+        names = {}
         for partner, old, new in self._loyalty_changes(partners, results):
-            # level names in the language of the note
-            old, new = old.with_env(self.env), new.with_env(self.env)
+            old_id, new_id = old.id, new.id
+            for level_id, level in ((old_id, old), (new_id, new)):
+                if level_id not in names:
+                    names[level_id] = level.with_env(self.env).name or none
             history.append(
                 {
                     "partner_id": partner.id,
-                    "company_id": company.id,
+                    "company_id": company_id,
                     "reason": "loyalty",
-                    "loyalty_from_id": old.id,
-                    "loyalty_to_id": new.id,
+                    "loyalty_from_id": old_id or None,
+                    "loyalty_to_id": new_id or None,
                     "date": now,
                 }
             )
             notes.setdefault(partner.id, []).append(
                 line
-                % {
-                    "company": company.name,
-                    "old": old.name or none,
-                    "new": new.name or none,
-                }
+                % {"company": company_name, "old": names[old_id], "new": names[new_id]}
             )
         return history, notes
 

@@ -175,6 +175,33 @@ class TestLifecycleEngine(LifecycleCase):
             self.assertEqual(len(by_partner[credited.id]), 1 if as_of else 2)
 
     @freeze_time("2026-03-01")
+    def test_receivables_of_today_read_later_payments(self):
+        """Today, the receivable lines Odoo marks reconciled are not read,
+        but for a client with a reconciliation dated after today: its invoice
+        paid ahead of the payment's date is still open today, as the as-of
+        form (which reads every reconciliation) says."""
+        ahead, paid = self.create_client("Paid ahead"), self.create_client("Paid")
+        for client in (ahead, paid):
+            self.paid_invoice(client, 300.0, "2026-01-10", paid_on="2026-01-20")
+            self.invoice(client, 200.0, "2026-02-20")
+        self.pay(self.invoice(ahead, 500.0, "2026-02-10"), date="2026-03-05")
+        self.recompute(ahead | paid)
+        self.assertEqual(ahead.receivable_open, 700.0)
+        self.assertEqual(ahead.receivable_overdue, 700.0)
+        self.assertEqual(ahead.purchase_count, 1)
+        self.assertEqual(paid.receivable_open, 200.0)
+        as_of = self.engine._compute_as_of(
+            ahead | paid, self.company, fields.Date.to_date("2026-03-01")
+        )
+        for client in (ahead, paid):
+            self.assertEqual(
+                as_of[client.id]["receivable_open"], client.receivable_open
+            )
+            self.assertEqual(
+                as_of[client.id]["max_days_overdue"], client.max_days_overdue
+            )
+
+    @freeze_time("2026-03-01")
     def test_constant_queries_per_batch(self):
         """A batch costs the same queries for 1 client as for 200: the
         client rows, the history rows and the chatter notes each in one

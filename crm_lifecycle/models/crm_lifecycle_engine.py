@@ -723,11 +723,19 @@ class CrmLifecycleEngine(models.AbstractModel):
                 LEFT JOIN LATERAL (
                     SELECT sum(r.amount) AS amount, max(r.max_date) AS last_date
                       FROM account_move_line l
-                      JOIN account_partial_reconcile r
-                        ON r.debit_move_id = l.id OR r.credit_move_id = l.id
+                      CROSS JOIN LATERAL (
+                          SELECT r.amount, r.max_date
+                            FROM account_partial_reconcile r
+                           WHERE r.debit_move_id = l.id
+                             AND r.max_date <= %(as_of)s
+                          UNION ALL
+                          SELECT r.amount, r.max_date
+                            FROM account_partial_reconcile r
+                           WHERE r.credit_move_id = l.id
+                             AND r.max_date <= %(as_of)s
+                      ) r
                      WHERE l.move_id = m.id
                        AND l.display_type = 'payment_term'
-                       AND r.max_date <= %(as_of)s
                 ) s ON TRUE
                 """,
                 as_of=as_of,
@@ -846,9 +854,11 @@ class CrmLifecycleEngine(models.AbstractModel):
                      GROUP BY partner_id
                 )
                 SELECT d.partner_id,
-                       count(p.id) AS purchase_count,
-                       min(p.invoice_date) AS first_purchase_date,
-                       max(p.invoice_date) AS last_purchase_date,
+                       count(*) FILTER (WHERE d.is_purchase) AS purchase_count,
+                       min(d.invoice_date) FILTER (WHERE d.is_purchase)
+                           AS first_purchase_date,
+                       max(d.invoice_date) FILTER (WHERE d.is_purchase)
+                           AS last_purchase_date,
                        coalesce(sum(d.paid), 0) AS paid_revenue,
                        coalesce(sum(d.paid) FILTER (
                            WHERE d.invoice_date > %(year_ago)s), 0)
@@ -856,12 +866,11 @@ class CrmLifecycleEngine(models.AbstractModel):
                        min(d.invoice_date) FILTER (
                            WHERE d.invoice_date > %(year_ago)s) AS first_date_12m,
                        coalesce(sum(d.untaxed), 0) AS invoiced_revenue,
-                       coalesce(avg(p.paid_date - p.invoice_date), 0)
-                           AS avg_days_to_pay,
+                       coalesce(avg(d.paid_date - d.invoice_date) FILTER (
+                           WHERE d.is_purchase), 0) AS avg_days_to_pay,
                        min(i.interval) AS purchase_interval_days
                        %(window_columns)s
                   FROM doc d
-                  LEFT JOIN purchase p ON p.id = d.id
                   LEFT JOIN intervals i ON i.partner_id = d.partner_id
                  GROUP BY d.partner_id
                 """,

@@ -23,6 +23,8 @@ same on both.
   only.
 - Pricelists: on 19.0 a partner has no pricelist unless the Pricelists
   feature (``product.group_product_pricelist``) is on.
+- Grouped reads of the web client: ``read_group`` (lazy=False) on 18.0,
+  ``formatted_read_group`` on 19.0 (where ``read_group`` is deprecated).
 """
 
 import json
@@ -188,3 +190,12 @@ def ensure_pricelist_feature(env):
         return False
     env.ref("base.group_user").sudo()._apply_group(env.ref(PRICELIST_FEATURE).sudo())
     return True
+
+
+def formatted_read_group(model, domain, groupby, aggregates):
+    """The groups a pivot or graph view reads: ``aggregates`` (``name:agg``
+    or ``__count``) of ``model`` over ``domain`` grouped by ``groupby``, all
+    levels at once."""
+    if MAJOR >= 19:
+        return model.formatted_read_group(domain, groupby, aggregates)
+    return model.read_group(domain, aggregates, groupby, lazy=False)

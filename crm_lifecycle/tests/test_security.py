@@ -314,6 +314,25 @@ class TestSecurity(LifecycleCase):
                 with self.assertRaises(AccessError):
                     row.with_user(user).unlink()
 
+    def test_history_only_written_by_engine(self):
+        """The history is the audit trail of the stages and levels (and the
+        past the snapshots and conversion rates are rebuilt from): written
+        by the engine and the stage change, edited or deleted by nobody."""
+        history = self.env["crm.lifecycle.history"].search(
+            [("partner_id", "=", self.own_client.id)]
+        )
+        self.assertTrue(history)
+        for user in (self.salesman, self.all_docs, self.sales_manager):
+            with self.subTest(user=user.login):
+                self.assertEqual(
+                    len(history.with_user(user).read(["reason"])), len(history)
+                )
+                with self.assertRaises(AccessError):
+                    history.with_user(user).write({"note": "rewritten"})
+                with self.assertRaises(AccessError):
+                    history.with_user(user).unlink()
+        self.assertFalse(any(history.mapped("note")))
+
     def test_context_key_grants_nothing(self):
         self.company.lifecycle_salesperson_override = True
         self.recompute(self.other_client)

@@ -39,6 +39,7 @@ import psycopg2
 import psycopg2.sql
 
 import odoo
+import odoo.sql_db
 from odoo import api, fields
 from odoo.modules.registry import Registry
 from odoo.tools import SQL

@@ -83,6 +83,9 @@ from pathlib import Path
 from lxml import etree
 
 import odoo
+import odoo.release
+import odoo.service.db
+import odoo.sql_db
 from odoo import Command, api, fields
 from odoo.modules.registry import Registry
 from odoo.tools import SQL
@@ -353,7 +356,8 @@ def _module_state(database):
 
 
 def _run_odoo(config, database, option):
-    odoo_bin = Path(odoo.__file__).resolve().parent.parent / "odoo-bin"
+    # odoo is a namespace package on 19.0 (no __file__): its release module
+    odoo_bin = Path(odoo.release.__file__).resolve().parent.parent / "odoo-bin"
     subprocess.run(
         [
             sys.executable,

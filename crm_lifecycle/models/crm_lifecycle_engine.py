@@ -723,22 +723,12 @@ class CrmLifecycleEngine(models.AbstractModel):
                 LEFT JOIN LATERAL (
                     SELECT sum(r.amount) AS amount, max(r.max_date) AS last_date
                       FROM account_move_line l
-                      CROSS JOIN LATERAL (
-                          SELECT r.amount, r.max_date
-                            FROM account_partial_reconcile r
-                           WHERE r.debit_move_id = l.id
-                             AND r.max_date <= %(as_of)s
-                          UNION ALL
-                          SELECT r.amount, r.max_date
-                            FROM account_partial_reconcile r
-                           WHERE r.credit_move_id = l.id
-                             AND r.max_date <= %(as_of)s
-                      ) r
+                      CROSS JOIN LATERAL (%(sides)s) r
                      WHERE l.move_id = m.id
                        AND l.display_type = 'payment_term'
                 ) s ON TRUE
                 """,
-                as_of=as_of,
+                sides=self._reconciliation_sides(as_of, SQL("l.id")),
             )
         else:
             partner_filter = SQL()
@@ -750,22 +740,14 @@ class CrmLifecycleEngine(models.AbstractModel):
                 LEFT JOIN (
                     SELECT l.move_id, sum(side.amount) AS amount,
                            max(side.max_date) AS last_date
-                      FROM (
-                          SELECT r.debit_move_id AS line_id, r.amount, r.max_date
-                            FROM account_partial_reconcile r
-                           WHERE r.max_date <= %(as_of)s
-                          UNION ALL
-                          SELECT r.credit_move_id, r.amount, r.max_date
-                            FROM account_partial_reconcile r
-                           WHERE r.max_date <= %(as_of)s
-                      ) side
+                      FROM (%(sides)s) side
                       JOIN account_move_line l ON l.id = side.line_id
                      WHERE l.display_type = 'payment_term'
                        AND l.company_id IN (%(companies)s)
                      GROUP BY l.move_id
                 ) s ON s.move_id = m.id
                 """,
-                as_of=as_of,
+                sides=self._reconciliation_sides(as_of),
                 companies=companies,
             )
         return SQL(
@@ -799,6 +781,25 @@ class CrmLifecycleEngine(models.AbstractModel):
             companies=companies,
             partner_filter=partner_filter,
             settled=settled,
+        )
+
+    def _reconciliation_sides(self, as_of, line=None):
+        """SQL of the reconciliations dated on or before ``as_of``, once from
+        each of their sides: (line_id, amount, max_date), the debit side and
+        the credit side each by its own index; only those of the line
+        ``line`` (an SQL expression) when given."""
+        return SQL(" UNION ALL ").join(
+            SQL(
+                "SELECT %(side)s AS line_id, r.amount, r.max_date"
+                " FROM account_partial_reconcile r"
+                " WHERE r.max_date <= %(as_of)s %(of_line)s",
+                side=SQL.identifier("r", side),
+                as_of=as_of,
+                of_line=SQL("AND %s = %s", SQL.identifier("r", side), line)
+                if line is not None
+                else SQL(),
+            )
+            for side in ("debit_move_id", "credit_move_id")
         )
 
     def _company_tree(self, company):
@@ -1370,8 +1371,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         settings = values["settings"]
         last = values["last_purchase_date"]
         interval = values["reference_interval"]
-        kind = values["stage_kinds"].get(stage.id)
-        code, is_customer = kind or (stage.code, stage.is_customer_stage)
+        code, is_customer = self._stage_kind(values["stage_kinds"], stage)
         day = None
         if code in ("at_risk", "dormant", "lost") and last:
             days = {
@@ -1388,6 +1388,12 @@ class CrmLifecycleEngine(models.AbstractModel):
         if day is None or day >= today:
             return now
         return datetime.combine(day, datetime.min.time())
+
+    def _stage_kind(self, kinds, stage):
+        """(code, customer stage?) of ``stage``: from ``kinds`` (the run's
+        stages, read once: ``_company_context``), else read (a stage the run
+        does not have, such as an archived one a lock keeps)."""
+        return kinds.get(stage.id) or (stage.code, stage.is_customer_stage)
 
     def _new_stage(
         self, partner, values, result, stages, domain_matches, company, today
@@ -1542,17 +1548,12 @@ class CrmLifecycleEngine(models.AbstractModel):
         line = self.env._(
             "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)"
         )
-        none = self.env._("none")
         company_id, company_name = company.id, company.name
-        # stage names in the language of the note, read once per stage
         names = {}
         history = []
         notes = {}
         for partner, old, new, reason, since in changes:
             old_id, new_id = old.id, new.id
-            for stage_id, stage in ((old_id, old), (new_id, new)):
-                if stage_id not in names:
-                    names[stage_id] = stage.with_env(self.env).name or none
             history.append(
                 {
                     "partner_id": partner.id,
@@ -1570,12 +1571,20 @@ class CrmLifecycleEngine(models.AbstractModel):
                 line
                 % {
                     "company": company_name,
-                    "old": names[old_id],
-                    "new": names[new_id],
+                    "old": self._note_name(names, old),
+                    "new": self._note_name(names, new),
                     "reason": reasons[reason],
                 }
             )
         return history, notes
+
+    def _note_name(self, names, record):
+        """The name of ``record`` (a stage or a level; "none" when empty) in
+        the language of the engine's context, kept in ``names`` ({id: name}):
+        read once per record of a batch, not once per change."""
+        if record.id not in names:
+            names[record.id] = record.with_env(self.env).name or self.env._("none")
+        return names[record.id]
 
     # ------------------------------------------------------------------
     # Helpers

@@ -518,9 +518,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         capital."""
         clv = potential = 0.0
         purchases = values["purchase_count"]
-        # a stage of the run (an archived one kept by a lock is read)
-        kind = context["stage_kinds"].get(stage.id)
-        code = kind[0] if kind else stage.code
+        code = self._stage_kind(context["stage_kinds"], stage)[0]
         if purchases and code != "lost":
             average = max(values["paid_revenue"], 0.0) / purchases
             per_year = 365.0 / values["reference_interval"]
@@ -562,30 +560,28 @@ class CrmLifecycleEngine(models.AbstractModel):
         history, notes = super()._change_logs(changes, company, results)
         partners = self.env["res.partner"].browse(list(results))
         now = fields.Datetime.now()
-        none = self.env._("none")
         # translated once for the batch, filled in for each change
         line = self.env._("Loyalty level (%(company)s): %(old)s → %(new)s")
         company_id, company_name = company.id, company.name
-        # level names in the language of the note, read once per level
         names = {}
         for partner, old, new in self._loyalty_changes(partners, results):
-            old_id, new_id = old.id, new.id
-            for level_id, level in ((old_id, old), (new_id, new)):
-                if level_id not in names:
-                    names[level_id] = level.with_env(self.env).name or none
             history.append(
                 {
                     "partner_id": partner.id,
                     "company_id": company_id,
                     "reason": "loyalty",
-                    "loyalty_from_id": old_id or None,
-                    "loyalty_to_id": new_id or None,
+                    "loyalty_from_id": old.id or None,
+                    "loyalty_to_id": new.id or None,
                     "date": now,
                 }
             )
             notes.setdefault(partner.id, []).append(
                 line
-                % {"company": company_name, "old": names[old_id], "new": names[new_id]}
+                % {
+                    "company": company_name,
+                    "old": self._note_name(names, old),
+                    "new": self._note_name(names, new),
+                }
             )
         return history, notes
 

@@ -374,21 +374,25 @@ class CrmLifecycleEngine(models.AbstractModel):
                      GROUP BY m.commercial_partner_id
                 ),
                 line AS (
-                    -- the open receivable lines, by Odoo's index of
+                    -- the open receivable lines of each contact of the
+                    -- clients (``_query_receivables``), by Odoo's index of
                     -- unreconciled lines per account and partner
-                    SELECT l.partner_id, %(line_print)s,
+                    SELECT p.commercial_partner_id AS partner_id, %(line_print)s,
                            min(l.date) FILTER (WHERE l.date > %(today)s)
                                AS next_date
-                      FROM account_move_line l
-                     WHERE l.partner_id = ANY(%(partners)s)
-                       AND l.account_id IN (
-                           SELECT id FROM account_account
-                            WHERE account_type = 'asset_receivable')
-                       AND l.company_id IN (%(companies)s)
-                       AND (l.reconciled IS NULL OR l.reconciled = false
-                            OR l.reconciled IS NOT true)
-                       AND l.parent_state = 'posted'
-                     GROUP BY l.partner_id
+                      FROM res_partner p
+                      JOIN LATERAL (
+                          SELECT l.* FROM account_move_line l
+                           WHERE l.partner_id = p.id
+                             AND l.account_id = ANY(%(accounts)s)
+                             AND (l.reconciled IS NULL OR l.reconciled = false
+                                  OR l.reconciled IS NOT true)
+                             AND l.parent_state = 'posted'
+                             AND l.company_id IN (%(companies)s)
+                          OFFSET 0
+                      ) l ON TRUE
+                     WHERE p.commercial_partner_id = ANY(%(partners)s)
+                     GROUP BY p.commercial_partner_id
                 ),
                 lead AS (
                     -- the leads of each contact of the clients, by index (OFFSET
@@ -451,6 +455,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 ),
                 partners=list(partner_ids),
                 companies=companies,
+                accounts=context["receivable_accounts"],
                 today=today,
                 company=company.id,
                 visible=visible_in(SQL("p.company_id"), company.id),
@@ -481,21 +486,21 @@ class CrmLifecycleEngine(models.AbstractModel):
         return self.env.cr.fetchone()[0]
 
     def _future_payments(self, company, today):
-        """{partner id: date} of the first reconciliation dated after
-        ``today`` of each partner's receivable lines in ``company`` (a payment
-        recorded ahead of its date counts from that date): one query per
-        run."""
+        """{commercial partner id: date} of the first reconciliation dated
+        after ``today`` of the lines of each client and its contacts in
+        ``company`` (a payment recorded ahead of its date counts from that
+        date): one query per run."""
         self.env.cr.execute(
             SQL(
                 """
-                SELECT l.partner_id, min(r.max_date)
+                SELECT p.commercial_partner_id, min(r.max_date)
                   FROM account_partial_reconcile r
                   JOIN account_move_line l
                     ON l.id = r.debit_move_id OR l.id = r.credit_move_id
+                  JOIN res_partner p ON p.id = l.partner_id
                  WHERE r.max_date > %(today)s
                    AND l.company_id IN (%(companies)s)
-                   AND l.partner_id IS NOT NULL
-                 GROUP BY l.partner_id
+                 GROUP BY p.commercial_partner_id
                 """,
                 today=today,
                 companies=self._company_tree(company),
@@ -548,6 +553,9 @@ class CrmLifecycleEngine(models.AbstractModel):
                 "default_interval_days": company.lifecycle_default_interval_days,
             },
             "rule_domains": self._rule_domains(stages),
+            # literal ids: Odoo's index of open lines by account and partner
+            # serves them, not a subquery
+            "receivable_accounts": self._receivable_accounts(),
             # the errors kept on the stages: written only when they change
             "rule_errors": {stage.id: stage.rule_error or False for stage in stages},
             # what ``_context_key`` hashes; extended with the values
@@ -563,6 +571,16 @@ class CrmLifecycleEngine(models.AbstractModel):
                 ],
             },
         }
+
+    def _receivable_accounts(self):
+        """The ids of the receivable accounts of every company."""
+        return (
+            self.env["account.account"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("account_type", "=", "asset_receivable")], order="id")
+            .ids
+        )
 
     def _rule_domains(self, stages):
         """{stage id: domain} of the ``stages`` with a rule; None for a rule
@@ -638,7 +656,11 @@ class CrmLifecycleEngine(models.AbstractModel):
         # today (``_facts`` read the later reconciliations for the day):
         # the lines Odoo marks reconciled need no reading
         for row in self._query_receivables(
-            ids, company, today, context.get("future_payments")
+            ids,
+            company,
+            today,
+            context.get("future_payments"),
+            context.get("receivable_accounts"),
         ):
             metrics[row["partner_id"]].update(row)
         for row in self._query_leads(ids, company, today):
@@ -892,24 +914,60 @@ class CrmLifecycleEngine(models.AbstractModel):
                     row["windows"][months] = window
         return rows
 
-    def _query_receivables(self, partner_ids, company, today, settled_later=None):
+    def _query_receivables(
+        self, partner_ids, company, today, settled_later=None, accounts=None
+    ):
         """Open and overdue receivable as of ``today``: the receivable lines
-        dated on or before it, less their reconciliations dated on or before
-        it (company currency).
+        of each client and of its contacts (by the line's partner, whatever
+        the partner of its journal entry: Odoo gives a line the commercial
+        entity of the entry's partner unless a person chose another) dated
+        on or before ``today``, less their reconciliations dated on or before
+        it (company currency). ``accounts``: the receivable accounts' ids
+        (``_receivable_accounts``, read when not given).
 
-        ``settled_later`` (the partner ids with a reconciliation dated after
+        ``settled_later`` (the clients with a reconciliation dated after
         ``today``, ``_future_payments``), when given, says that ``today`` is
-        the current day: a line Odoo marks reconciled whose partner is not
-        among them has all its reconciliations dated on or before today, so
-        nothing of it is open today, and it is left out without reading its
-        reconciliations (most receivable lines are reconciled)."""
+        the current day: a line Odoo marks reconciled of another client has
+        all its reconciliations dated on or before today, so nothing of it is
+        open today, and it is left out without being read: the open lines
+        come from Odoo's index of unreconciled lines per account and partner
+        (most receivable lines are reconciled)."""
+        if accounts is None:
+            accounts = self._receivable_accounts()
+
+        def lines(condition):
+            # the receivable lines of the contact ``p`` meeting ``condition``
+            # by index (a lookup per contact, not a scan of every line)
+            return SQL(
+                """
+                SELECT l.id, l.balance, l.date, l.date_maturity, l.company_id
+                  FROM account_move_line l
+                 WHERE l.partner_id = p.id
+                   AND l.account_id = ANY(%s)
+                   AND l.parent_state = 'posted'
+                   AND %s
+                """,
+                accounts,
+                condition,
+            )
+
         if settled_later is None:
-            open_lines = SQL("TRUE")
+            source = lines(SQL("TRUE"))
         else:
-            open_lines = SQL(
-                "(l.reconciled IS NOT TRUE OR l.partner_id IS NULL"
-                " OR l.partner_id = ANY(%s))",
-                list(settled_later),
+            source = SQL(
+                "%s UNION ALL %s",
+                lines(
+                    SQL(
+                        "(l.reconciled IS NULL OR l.reconciled = false"
+                        " OR l.reconciled IS NOT true)"
+                    )
+                ),
+                lines(
+                    SQL(
+                        "l.reconciled AND p.commercial_partner_id = ANY(%s)",
+                        sorted(settled_later),
+                    )
+                ),
             )
         return self._fetch(
             SQL(
@@ -917,7 +975,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 -- materialized: the residual of each line is computed once,
                 -- not once per aggregate that reads it
                 WITH line AS MATERIALIZED (
-                    SELECT m.commercial_partner_id AS partner_id, l.date_maturity,
+                    SELECT p.commercial_partner_id AS partner_id, l.date_maturity,
                            l.balance
                            - coalesce((SELECT sum(r.amount)
                                          FROM account_partial_reconcile r
@@ -928,24 +986,11 @@ class CrmLifecycleEngine(models.AbstractModel):
                                         WHERE r.credit_move_id = l.id
                                           AND r.max_date <= %(today)s), 0)
                                AS residual
-                      FROM account_move m
-                      -- the lines of each of the clients' moves by index
-                      -- (OFFSET 0: never a scan of every line)
-                      JOIN LATERAL (
-                          SELECT l.id, l.balance, l.date, l.date_maturity,
-                                 l.account_id, l.company_id, l.parent_state,
-                                 l.reconciled, l.partner_id
-                            FROM account_move_line l
-                           WHERE l.move_id = m.id
-                          OFFSET 0
-                      ) l ON TRUE
-                      JOIN account_account a ON a.id = l.account_id
-                     WHERE m.commercial_partner_id = ANY(%(partners)s)
+                      FROM res_partner p
+                      JOIN LATERAL (%(source)s) l ON TRUE
+                     WHERE p.commercial_partner_id = ANY(%(partners)s)
                        AND l.company_id IN (%(companies)s)
-                       AND l.parent_state = 'posted'
-                       AND a.account_type = 'asset_receivable'
                        AND l.date <= %(today)s
-                       AND %(open_lines)s
                 )
                 SELECT partner_id,
                        sum(residual) AS receivable_open,
@@ -961,9 +1006,9 @@ class CrmLifecycleEngine(models.AbstractModel):
                  GROUP BY partner_id
                 """,
                 companies=self._company_tree(company),
-                partners=partner_ids,
+                partners=list(partner_ids),
                 today=today,
-                open_lines=open_lines,
+                source=source,
             )
         )
 

@@ -434,15 +434,9 @@ class CrmLifecycleSnapshot(models.Model):
                 }
             )
         Client = self.env["crm.lifecycle.client"]
-        converters = [
-            (name, Client._sql_converter(Client._fields[name], company.currency_id))
-            for name in CLIENT_COLUMNS
-        ]
+        convert = Client._row_converter(CLIENT_COLUMNS, company.currency_id)
         payload = [
-            {
-                "partner_id": partner_id,
-                **{name: convert(row.get(name)) for name, convert in converters},
-            }
+            {"partner_id": partner_id, **convert(row)}
             for partner_id, row in results.items()
         ]
         source = json_rows(

@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from freezegun import freeze_time
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import SQL
@@ -9,8 +9,9 @@ from odoo.tools import SQL
 from .common import LifecycleCase
 
 # queries of one engine batch (JIT off, metrics, stage, level, RFM, value,
-# logs; the language of the company for the notes of clients without one)
-ENGINE_BATCH_QUERIES = 24
+# logs; the receivable accounts, read once per run; the language of the
+# company for the notes of clients without one)
+ENGINE_BATCH_QUERIES = 25
 
 
 @tagged("post_install", "-at_install")
@@ -200,6 +201,62 @@ class TestLifecycleEngine(LifecycleCase):
             self.assertEqual(
                 as_of[client.id]["max_days_overdue"], client.max_days_overdue
             )
+
+    @freeze_time("2026-03-01")
+    def test_receivables_by_line_partner(self):
+        """A client owes what the receivable lines of it and of its contacts
+        say, whatever the partner of their journal entry: an opening entry
+        without partner whose receivable line names a contact counts, today
+        and as of a date, and a new line of the contact makes the client
+        computed again."""
+        client = self.create_client("Opening balance")
+        contact = self.env["res.partner"].create(
+            {"name": "Accounting", "parent_id": client.id, "type": "invoice"}
+        )
+        self.paid_invoice(client, 100.0, "2026-01-10")
+
+        def opening_entry(amount, date):
+            entry = self.env["account.move"].create(
+                {
+                    "move_type": "entry",
+                    "journal_id": self.company_data["default_journal_misc"].id,
+                    "date": date,
+                    "line_ids": [
+                        Command.create(
+                            {
+                                "account_id": self.company_data[
+                                    "default_account_receivable"
+                                ].id,
+                                "partner_id": contact.id,
+                                "debit": amount,
+                                "date_maturity": date,
+                            }
+                        ),
+                        Command.create(
+                            {
+                                "account_id": self.company_data[
+                                    "default_account_revenue"
+                                ].id,
+                                "credit": amount,
+                            }
+                        ),
+                    ],
+                }
+            )
+            entry.action_post()
+            return entry
+
+        opening_entry(250.0, "2026-02-01")
+        self.recompute(client)
+        self.assertEqual(client.receivable_open, 250.0)
+        self.assertEqual(client.max_days_overdue, 28)
+        as_of = self.engine._compute_as_of(
+            client, self.company, fields.Date.to_date("2026-03-01")
+        )
+        self.assertEqual(as_of[client.id]["receivable_open"], 250.0)
+        opening_entry(50.0, "2026-02-15")
+        self.recompute(client)
+        self.assertEqual(client.receivable_open, 300.0)
 
     @freeze_time("2026-03-01")
     def test_constant_queries_per_batch(self):

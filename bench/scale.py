@@ -185,14 +185,35 @@ def step_drain(args, registry):
 
 
 def step_orm_loop(args, registry):
-    """What an addon computing client by client with the ORM costs: search
-    and read each client's documents, receivables and leads, then write its
-    row. On a sample, rolled back."""
+    """What an addon computing client by client with the ORM costs, on a
+    sample without client rows (rolled back), as the engine's first run
+    finds them: for each client, search and read its documents,
+    receivables and leads, then write what the engine's first run writes for
+    it: its row (its figures and a stage), a history row of the stage change
+    and a chatter note. It reads less than the engine (7 figures, no
+    reconciliation, window, level, RFM or value): a floor of such a
+    loop."""
     with registry.cursor() as cr:
         env = api.Environment(cr, odoo.SUPERUSER_ID, {})
         ids = scale_data.sample_ids(env, args.sample)
         company = env.company
         Client = env["crm.lifecycle.client"]
+        History = env["crm.lifecycle.history"]
+        stages = {
+            stage.code: stage
+            for stage in env["crm.lifecycle.stage"].search(
+                [("company_id", "in", [False, company.id])]
+            )
+        }
+        # as the engine's first run finds them: without a row (rolled back)
+        cr.execute(
+            SQL(
+                "DELETE FROM crm_lifecycle_client WHERE company_id = %s"
+                " AND partner_id = ANY(%s)",
+                company.id,
+                ids,
+            )
+        )
         env.invalidate_all()
         start = time.perf_counter()
         for partner in env["res.partner"].browse(ids):
@@ -220,7 +241,11 @@ def step_orm_loop(args, registry):
             leads = env["crm.lead"].search_count(
                 [("partner_id", "child_of", partner.id)]
             )
+            stage = stages[
+                "new_customer" if paid else "prospect" if leads else "target"
+            ]
             values = {
+                "stage_id": stage.id,
                 "purchase_count": len(paid),
                 "first_purchase_date": min(paid.mapped("invoice_date"), default=False),
                 "last_purchase_date": max(paid.mapped("invoice_date"), default=False),
@@ -232,11 +257,26 @@ def step_orm_loop(args, registry):
             row = Client.search(
                 [("partner_id", "=", partner.id), ("company_id", "=", company.id)]
             )
+            old_stage = row.stage_id
             if row:
                 row.write(values)
             else:
                 Client.create(
                     {"partner_id": partner.id, "company_id": company.id, **values}
+                )
+            if old_stage != stage:
+                History.create(
+                    {
+                        "partner_id": partner.id,
+                        "company_id": company.id,
+                        "stage_from_id": old_stage.id,
+                        "stage_to_id": stage.id,
+                        "reason": "rule",
+                    }
+                )
+                partner._message_log(
+                    body=f"Lifecycle stage ({company.name}): "
+                    f"{old_stage.name or 'none'} → {stage.name} (Rule)"
                 )
             env.flush_all()
         seconds = time.perf_counter() - start

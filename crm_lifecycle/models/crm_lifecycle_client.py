@@ -58,21 +58,34 @@ def visible_in(partner_company, company):
 def json_rows(model, names, rows, keys=()):
     """SQL of ``rows`` (dicts) as a row source aliased ``v`` with the columns
     ``keys`` ((name, SQL type) pairs) and ``names`` (stored fields of
-    ``model``, typed as their columns): one parameter, whatever the number
-    of rows. The rows travel as JSON text read by ``json_to_recordset``,
-    not as ``jsonb``: nothing needs the parsed tree, and building it took a
-    third of an INSERT of a batch of client rows."""
+    ``model``, typed as their columns): one parameter per column, whatever
+    the number of rows. Each column travels as a JSON array, the arrays
+    zipped by ``ROWS FROM``: the names are not repeated in every row, and
+    no ``jsonb`` tree is built (a third of the time of a batch's INSERT of
+    client rows went to both)."""
     columns = [
         *((name, column_type) for name, column_type in keys),
         *((name, model._fields[name].column_type[1]) for name in names),
     ]
     return SQL(
-        "json_to_recordset(%s::json) AS v(%s)",
-        json.dumps(rows, default=str),
+        "(SELECT %s FROM ROWS FROM (%s) AS j(%s)) AS v",
         SQL(", ").join(
-            SQL("%s %s", SQL.identifier(name), SQL(column_type))
+            SQL(
+                "j.%s::%s AS %s",
+                SQL.identifier(name),
+                SQL(column_type),
+                SQL.identifier(name),
+            )
             for name, column_type in columns
         ),
+        SQL(", ").join(
+            SQL(
+                "json_array_elements_text(%s::json)",
+                json.dumps([row.get(name) for row in rows], default=str),
+            )
+            for name, _column_type in columns
+        ),
+        SQL(", ").join(SQL.identifier(name) for name, _column_type in columns),
     )
 
 

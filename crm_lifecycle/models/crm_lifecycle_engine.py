@@ -904,12 +904,15 @@ class CrmLifecycleEngine(models.AbstractModel):
                 ),
             )
         )
+        # the column names of each window, made once, not once per row
+        window_names = [
+            (months, [(name, f"w{months}_{name}") for name in WINDOW_AGGREGATES])
+            for months in windows
+        ]
         for row in rows:
             row["windows"] = {}
-            for months in windows:
-                window = {
-                    name: row.pop(f"w{months}_{name}") for name in WINDOW_AGGREGATES
-                }
+            for months, names in window_names:
+                window = {name: row.pop(column) for name, column in names}
                 if window.pop("count"):
                     row["windows"][months] = window
         return rows

@@ -20,7 +20,8 @@ def uninstall_hook(env):
     are posted and paid (a posted or reconciled entry is not deleted with the
     module's data, and a reinstall then fails on it), and the engine's rows
     point to the module's stages, which Odoo deletes before the tables. Then
-    drop the indexes the module added to account_move."""
+    drop the indexes the module added to account_move and
+    account_move_line."""
     _remove_demo_moves(env)
     # the engine's output goes with the module's tables; its rows first, or
     # they keep Odoo from deleting the module's stages before the tables
@@ -28,6 +29,7 @@ def uninstall_hook(env):
     for index in (
         "account_move_lifecycle_commercial_partner_index",
         "account_move_lifecycle_document_index",
+        "account_move_line_lifecycle_payment_term_index",
     ):
         env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(index)))
 

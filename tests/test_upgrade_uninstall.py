@@ -1,7 +1,7 @@
 """On fresh databases, without and with demo data: install, upgrade, uninstall
 and reinstall crm_lifecycle (and its dashboard) with Odoo's own command line
-and methods; the logs stay clean, the uninstall leaves no table, column or
-scheduled action behind and the core data intact."""
+and methods; the logs stay clean, the uninstall leaves no table, column, index
+or scheduled action behind and the core data intact."""
 
 import json
 import os
@@ -14,6 +14,9 @@ import textwrap
 from conftest import demo_options
 
 BAD_LINE = re.compile(r"^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) ", re.MULTILINE)
+
+# what CHECK_UNINSTALL prints when nothing of the module is left
+UNINSTALLED = "STATE uninstalled TABLES 0 COLUMNS 0 INDEXES 0 CRONS 0"
 
 CHECK_UNINSTALL = textwrap.dedent(
     """
@@ -41,10 +44,18 @@ CHECK_UNINSTALL = textwrap.dedent(
             "ARRAY['lifecycle%', 'loyalty%', 'rfm%', 'clv'])"
         )
         columns = cr.fetchone()[0]
+        cr.execute(
+            "SELECT count(*) FROM pg_indexes"
+            " WHERE tablename LIKE 'account_move%' AND indexname LIKE '%lifecycle%'"
+        )
+        indexes = cr.fetchone()[0]
         crons = env["ir.cron"].with_context(active_test=False).search_count(
             [("model_id.model", "like", "crm.lifecycle")]
         )
-        print(f"STATE {module.state} TABLES {tables} COLUMNS {columns} CRONS {crons}")
+        print(
+            f"STATE {module.state} TABLES {tables} COLUMNS {columns}"
+            f" INDEXES {indexes} CRONS {crons}"
+        )
     """
 )
 
@@ -97,7 +108,7 @@ def test_install_upgrade_uninstall(scratch_database):
     output = _odoo(scratch_database, "--update", "crm_lifecycle")
     assert not BAD_LINE.findall(output), output[-3000:]
     output = _python(CHECK_UNINSTALL, scratch_database)
-    assert "STATE uninstalled TABLES 0 COLUMNS 0 CRONS 0" in output, output[-3000:]
+    assert UNINSTALLED in output, output[-3000:]
 
 
 CORE_STATE = textwrap.dedent(
@@ -159,7 +170,7 @@ def test_uninstall_reinstall_with_demo(scratch_database):
     assert all(installed["stages"].values()), installed["stages"]
     assert installed["core"]["journals"], installed
     output = _python(CHECK_UNINSTALL, scratch_database)
-    assert "STATE uninstalled TABLES 0 COLUMNS 0 CRONS 0" in output, output[-3000:]
+    assert UNINSTALLED in output, output[-3000:]
     uninstalled = _state(scratch_database)
     assert uninstalled["core"] == installed["core"], uninstalled
     output = _odoo(scratch_database, "--init", "crm_lifecycle", *demo_options(True))

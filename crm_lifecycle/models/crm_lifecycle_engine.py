@@ -755,8 +755,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         else:
             partner_filter = SQL()
             # the whole company: every reconciliation once from each of its
-            # sides, joined to the lines in one pass (a hash join, not a
-            # lookup per document), grouped by document
+            # sides, joined to the payment term lines in one pass (a hash
+            # join, not a lookup per document), grouped by document. The
+            # lines' company is their document's, filtered below: the ids
+            # of the lines come from the module's index alone
             settled = SQL(
                 """
                 LEFT JOIN (
@@ -765,12 +767,10 @@ class CrmLifecycleEngine(models.AbstractModel):
                       FROM (%(sides)s) side
                       JOIN account_move_line l ON l.id = side.line_id
                      WHERE l.display_type = 'payment_term'
-                       AND l.company_id IN (%(companies)s)
                      GROUP BY l.move_id
                 ) s ON s.move_id = m.id
                 """,
                 sides=self._reconciliation_sides(as_of),
-                companies=companies,
             )
         return SQL(
             """

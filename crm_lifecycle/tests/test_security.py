@@ -20,6 +20,8 @@ ORM_METHODS = {"create", "write", "unlink", "copy", "default_get"}
 ALLOWED = {
     ("account.move", "init"): "Odoo's schema hook, public on every model: it "
     "creates the module's index if missing (idempotent, no data).",
+    ("account.move.line", "init"): "Odoo's schema hook, as above: it creates "
+    "the index of payment term lines if missing (idempotent, no data).",
     ("crm.lifecycle.snapshot", "init"): "Odoo's schema hook, as above: it "
     "creates the snapshots' index if missing (idempotent, no data).",
     ("crm.lifecycle.snapshot.total", "init"): "Odoo's schema hook, as above: "

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 import pytz
 from dateutil.relativedelta import relativedelta
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
@@ -532,6 +532,8 @@ class CrmLifecycleEngine(models.AbstractModel):
         )
         return {
             "stages": stages,
+            # whether ``today`` is the current day (not a past date)
+            "current": today >= fields.Date.context_today(self.with_company(company)),
             # read once, not per client: (stage, id, code, built-in?) in
             # evaluation order
             "stage_rules": [
@@ -663,7 +665,10 @@ class CrmLifecycleEngine(models.AbstractModel):
             context.get("receivable_accounts"),
         ):
             metrics[row["partner_id"]].update(row)
-        for row in self._query_leads(ids, company, today):
+        # today (``_company_context``): the leads as they are, without
+        # reading the day again
+        leads_as_of = None if context.get("current") else today
+        for row in self._query_leads(ids, company, leads_as_of):
             metrics[row["partner_id"]].update(row)
         for values in metrics.values():
             values.pop("partner_id", None)
@@ -709,8 +714,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         """The end of the past day ``as_of`` (``_as_of_end``), or None when
         ``as_of`` is today (or later, or not given): today the engine reads
         leads and history as they are."""
-        today = fields.Date.context_today(self.with_company(company))
-        if not as_of or as_of >= today:
+        if not as_of or as_of >= fields.Date.context_today(self.with_company(company)):
             return None
         return self._as_of_end(as_of)
 
@@ -1347,7 +1351,11 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
             if stage == current:
                 continue
-            if current.code in CHURN_CODES and stage.is_customer_stage:
+            kinds = context["stage_kinds"]
+            if (
+                self._stage_kind(kinds, current)[0] in CHURN_CODES
+                and self._stage_kind(kinds, stage)[1]
+            ):
                 reason = "reactivation"
             result["stage_id"] = stage.id
             result["stage_date"] = (
@@ -1440,7 +1448,10 @@ class CrmLifecycleEngine(models.AbstractModel):
     def _stage_kind(self, kinds, stage):
         """(code, customer stage?) of ``stage``: from ``kinds`` (the run's
         stages, read once: ``_company_context``), else read (a stage the run
-        does not have, such as an archived one a lock keeps)."""
+        does not have, such as an archived one a lock keeps); (False, False)
+        without a stage."""
+        if not stage:
+            return False, False
         return kinds.get(stage.id) or (stage.code, stage.is_customer_stage)
 
     def _new_stage(
@@ -1587,17 +1598,26 @@ class CrmLifecycleEngine(models.AbstractModel):
         changes, in the language of the engine's context (stage names too);
         extended by the loyalty levels."""
         now = fields.Datetime.now()
-        reasons = dict(
-            self.env["crm.lifecycle.history"]
+        # the note's HTML: the line translated and escaped, as the names,
+        # once for the batch, filled in for each change
+        reasons = {
+            reason: str(escape(label))
+            for reason, label in self.env["crm.lifecycle.history"]
             ._fields["reason"]
             ._description_selection(self.env)
+        }
+        line = str(
+            escape(
+                self.env._(
+                    "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)"
+                )
+            )
         )
-        # translated once for the batch, filled in for each change
-        line = self.env._(
-            "Lifecycle stage (%(company)s): %(old)s → %(new)s (%(reason)s)"
+        company_id, company_name = company.id, str(escape(company.name))
+        names = self._note_names(
+            "crm.lifecycle.stage",
+            [stage.id for change in changes for stage in change[1:3]],
         )
-        company_id, company_name = company.id, company.name
-        names = {}
         history = []
         notes = {}
         for partner, old, new, reason, since in changes:
@@ -1616,23 +1636,28 @@ class CrmLifecycleEngine(models.AbstractModel):
                 }
             )
             notes.setdefault(partner.id, []).append(
-                line
-                % {
-                    "company": company_name,
-                    "old": self._note_name(names, old),
-                    "new": self._note_name(names, new),
-                    "reason": reasons[reason],
-                }
+                Markup(
+                    line
+                    % {
+                        "company": company_name,
+                        "old": names[old_id],
+                        "new": names[new_id],
+                        "reason": reasons[reason],
+                    }
+                )
             )
         return history, notes
 
-    def _note_name(self, names, record):
-        """The name of ``record`` (a stage or a level; "none" when empty) in
-        the language of the engine's context, kept in ``names`` ({id: name}):
-        read once per record of a batch, not once per change."""
-        if record.id not in names:
-            names[record.id] = record.with_env(self.env).name or self.env._("none")
-        return names[record.id]
+    def _note_names(self, model_name, ids):
+        """{id: name} of the records ``ids`` of ``model_name`` (stages or
+        levels; False, no record: "none") in the language of the engine's
+        context, escaped for a note's HTML, read at once: once per batch, not
+        once per change."""
+        none = self.env._("none")
+        names = {False: str(escape(none))}
+        for record in self.env[model_name].browse(set(ids) - {False}):
+            names[record.id] = str(escape(record.name or none))
+        return names
 
     # ------------------------------------------------------------------
     # Helpers

@@ -15,6 +15,7 @@ import math
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
+from markupsafe import Markup, escape
 
 from odoo import fields, models
 from odoo.tools import SQL
@@ -94,6 +95,11 @@ class CrmLifecycleEngine(models.AbstractModel):
             decimal_places=company.currency_id.decimal_places,
         )
         context.update(self._company_figures(company, today, context["stages"]))
+        # the days after the last purchase at which the recency score falls,
+        # made once, not once per client (``_recheck_dates``)
+        context["recency_steps"] = [
+            timedelta(days=bound + 1) for bound in context["rfm_bounds"]["recency"]
+        ]
         context["fingerprint"].update(
             levels=[(*rule, rule[0].grace_months) for rule in context["level_rules"]],
             segments=sorted(context["segment_by_scores"].items()),
@@ -404,10 +410,8 @@ class CrmLifecycleEngine(models.AbstractModel):
         if window and window["last_date"]:
             # the recency score falls when the days since the last purchase
             # pass a quintile boundary
-            dates += [
-                window["last_date"] + timedelta(days=bound + 1)
-                for bound in context["rfm_bounds"]["recency"]
-            ]
+            last_date = window["last_date"]
+            dates += [last_date + step for step in context["recency_steps"]]
         if result.get("loyalty_below_since") and result.get("loyalty_level_id"):
             # the grace months of the current level end
             level = context["levels"].browse(result["loyalty_level_id"])
@@ -560,11 +564,16 @@ class CrmLifecycleEngine(models.AbstractModel):
         history, notes = super()._change_logs(changes, company, results)
         partners = self.env["res.partner"].browse(list(results))
         now = fields.Datetime.now()
-        # translated once for the batch, filled in for each change
-        line = self.env._("Loyalty level (%(company)s): %(old)s → %(new)s")
-        company_id, company_name = company.id, company.name
-        names = {}
-        for partner, old, new in self._loyalty_changes(partners, results):
+        # the note's HTML: the line translated and escaped, as the names,
+        # once for the batch, filled in for each change
+        line = str(escape(self.env._("Loyalty level (%(company)s): %(old)s → %(new)s")))
+        company_id, company_name = company.id, str(escape(company.name))
+        loyalty_changes = self._loyalty_changes(partners, results)
+        names = self._note_names(
+            "crm.loyalty.level",
+            [level.id for change in loyalty_changes for level in change[1:]],
+        )
+        for partner, old, new in loyalty_changes:
             history.append(
                 {
                     "partner_id": partner.id,
@@ -576,12 +585,14 @@ class CrmLifecycleEngine(models.AbstractModel):
                 }
             )
             notes.setdefault(partner.id, []).append(
-                line
-                % {
-                    "company": company_name,
-                    "old": self._note_name(names, old),
-                    "new": self._note_name(names, new),
-                }
+                Markup(
+                    line
+                    % {
+                        "company": company_name,
+                        "old": names[old.id],
+                        "new": names[new.id],
+                    }
+                )
             )
         return history, notes
 

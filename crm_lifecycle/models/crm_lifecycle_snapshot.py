@@ -10,7 +10,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL, create_index, split_every
 
 from .. import series
-from .crm_lifecycle_client import json_rows, visible_in
+from .crm_lifecycle_client import json_columns, visible_in
 from .crm_lifecycle_engine import METRIC_FIELDS
 
 _logger = logging.getLogger(__name__)
@@ -434,13 +434,11 @@ class CrmLifecycleSnapshot(models.Model):
                 }
             )
         Client = self.env["crm.lifecycle.client"]
-        convert = Client._row_converter(CLIENT_COLUMNS, company.currency_id)
-        payload = [
-            {"partner_id": partner_id, **convert(row)}
-            for partner_id, row in results.items()
-        ]
-        source = json_rows(
-            Client, list(CLIENT_COLUMNS), payload, keys=[("partner_id", "int4")]
+        convert = Client._column_converter(list(CLIENT_COLUMNS), company.currency_id)
+        source = json_columns(
+            Client,
+            {"partner_id": list(results), **convert(results.values())},
+            keys=[("partner_id", "int4")],
         )
         return self._upsert(company, date, source, list(results))
 

@@ -272,7 +272,9 @@ class CrmLifecycleClient(models.Model):
     @api.model
     def _read_states(self, partner_ids, company):
         """{partner id: {column: value}} of the rows of ``partner_ids`` in
-        ``company``, in one query."""
+        ``company``, in one query (none without ids)."""
+        if not partner_ids:
+            return {}
         self.flush_model()
         columns = self._state_columns()
         self.env.cr.execute(

@@ -303,14 +303,18 @@ class CrmLifecycleEngine(models.AbstractModel):
         )
         if not partners:
             return
-        states = self.env["crm.lifecycle.client"]._read_states(partners.ids, company)
-        metrics = self._metrics(partners, company, today, context)
+        # the rows of the clients that have one (none on a first run)
+        states = self.env["crm.lifecycle.client"]._read_states(
+            [partner_id for partner_id in partners.ids if facts[partner_id]["stored"]],
+            company,
+        )
+        metrics = self._metrics(partners, company, today, context, facts)
         for partner_id, values in metrics.items():
             values["facts"] = facts[partner_id]
         results, changes = self._write_results(
             partners, company, metrics, states, context, today
         )
-        self._after_results(partners, company, results, changes)
+        self._after_results(partners, company, results, changes, context)
 
     def _needs_computing(self, facts, today):
         """Whether a client whose facts are ``facts`` (``_facts``) must be
@@ -334,7 +338,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         - ``next_date``: the first day after ``today`` on which a document, a
           receivable line or a reconciliation dated in the future counts;
         - ``stored_key`` and ``recheck_date``: those of its client row, as
-          the engine last wrote them (None without a row)."""
+          the engine last wrote them (None without a row); ``stored``: whether
+          it has a row;
+        - ``documents``, ``lines``, ``leads``: how many of each it has (the
+          metrics' queries leave out the clients without any)."""
         if "key" not in context:
             context["key"] = self._context_key(context)
             context["future_payments"] = self._future_payments(company, today)
@@ -413,13 +420,15 @@ class CrmLifecycleEngine(models.AbstractModel):
                        concat_ws(':', hashtext(p::text), doc.n, doc.h, line.n, line.h,
                                  lead.n, lead.h),
                        least(doc.next_date, line.next_date),
-                       c.facts_key, c.recheck_date
+                       c.facts_key, c.recheck_date, c.partner_id IS NOT NULL,
+                       coalesce(doc.n, 0), coalesce(line.n, 0), coalesce(lead.n, 0)
                   FROM res_partner p
                   LEFT JOIN doc ON doc.partner_id = p.id
                   LEFT JOIN line ON line.partner_id = p.id
                   LEFT JOIN lead ON lead.partner_id = p.id
                   LEFT JOIN LATERAL (
-                      SELECT c.facts_key, c.recheck_date FROM crm_lifecycle_client c
+                      SELECT c.partner_id, c.facts_key, c.recheck_date
+                        FROM crm_lifecycle_client c
                        WHERE c.partner_id = p.id AND c.company_id = %(company)s
                       OFFSET 0
                   ) c ON TRUE
@@ -464,7 +473,17 @@ class CrmLifecycleEngine(models.AbstractModel):
         future = context["future_payments"]
         facts = {}
         for row in self.env.cr.fetchall():
-            partner_id, fingerprint_text, next_date, stored_key, recheck_date = row
+            (
+                partner_id,
+                fingerprint_text,
+                next_date,
+                stored_key,
+                recheck_date,
+                stored,
+                documents,
+                lines,
+                leads,
+            ) = row
             key = hashlib.md5(
                 f"{context['key']}|{fingerprint_text}".encode(), usedforsecurity=False
             ).hexdigest()
@@ -474,6 +493,10 @@ class CrmLifecycleEngine(models.AbstractModel):
                 "next_date": min(dates, default=None),
                 "stored_key": stored_key,
                 "recheck_date": recheck_date,
+                "stored": stored,
+                "documents": documents,
+                "lines": lines,
+                "leads": leads,
             }
         return facts
 
@@ -638,37 +661,55 @@ class CrmLifecycleEngine(models.AbstractModel):
             context["rule_errors"][stage.id] = message
         return matches
 
-    def _after_results(self, partners, company, results, changes):
+    def _after_results(self, partners, company, results, changes, context):
         """Log what changed, once the results are written."""
-        self._log_changes(changes, company, results)
+        self._log_changes(changes, company, results, context)
 
     def _value_results(self, partner, values, stage, context, today):
         """Values of the client row for ``partner`` whose new stage is
         ``stage``; extended by the loyalty, RFM and value computations."""
         return {}
 
-    def _metrics(self, partners, company, today, context):
-        """Return {partner_id: {metric: value}} for ``partners`` in ``company``."""
+    def _metrics(self, partners, company, today, context, facts=None):
+        """Return {partner_id: {metric: value}} for ``partners`` in ``company``.
+        With their ``facts`` (``_facts``, today), each query reads only the
+        clients that have what it reads."""
         ids = partners.ids
         metrics = {pid: self._empty_metrics() for pid in ids}
-        for row in self._query_invoices(
-            ids, company, today, context.get("windows", ())
-        ):
-            metrics[row["partner_id"]].update(row)
-        # today (``_facts`` read the later reconciliations for the day):
-        # the lines Odoo marks reconciled need no reading
-        for row in self._query_receivables(
-            ids,
-            company,
-            today,
-            context.get("future_payments"),
-            context.get("receivable_accounts"),
-        ):
-            metrics[row["partner_id"]].update(row)
-        # today (``_company_context``): the leads as they are, without
-        # reading the day again
-        leads_as_of = None if context.get("current") else today
-        for row in self._query_leads(ids, company, leads_as_of):
+        settled_later = context.get("future_payments")
+
+        def having(count):
+            if facts is None:
+                return ids
+            return [
+                pid
+                for pid in ids
+                if facts[pid][count] or (count == "lines" and pid in settled_later)
+            ]
+
+        rows = []
+        documents, lines, leads = having("documents"), having("lines"), having("leads")
+        if documents:
+            rows += self._query_invoices(
+                documents, company, today, context.get("windows", ())
+            )
+        if lines:
+            # today (``_facts`` read the later reconciliations for the day):
+            # the lines Odoo marks reconciled need no reading
+            rows += self._query_receivables(
+                lines,
+                company,
+                today,
+                settled_later,
+                context.get("receivable_accounts"),
+            )
+        if leads:
+            # today (``_company_context``): the leads as they are, without
+            # reading the day again
+            rows += self._query_leads(
+                leads, company, None if context.get("current") else today
+            )
+        for row in rows:
             metrics[row["partner_id"]].update(row)
         for values in metrics.values():
             values.pop("partner_id", None)
@@ -1349,7 +1390,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 ),
                 default=None,
             )
-            if stage == current:
+            if stage.id == current.id:
                 continue
             kinds = context["stage_kinds"]
             if (
@@ -1480,12 +1521,13 @@ class CrmLifecycleEngine(models.AbstractModel):
         )
         return stage or current, reason
 
-    def _log_changes(self, changes, company, results):
+    def _log_changes(self, changes, company, results, context):
         """History rows and one chatter note per client for everything that
         changed in the batch: one INSERT of history rows, one of notes. Each
         note is written in its client's language (``_client_languages``): the
         cron has no reader to translate for, and the client's language is the
-        one its salespeople use with it."""
+        one its salespeople use with it. The notes' author, subtype and
+        reply-to are read once per run (``context``)."""
         languages = self._client_languages(
             self.env["res.partner"].browse(list(results)), company
         )
@@ -1508,11 +1550,15 @@ class CrmLifecycleEngine(models.AbstractModel):
         if history:
             self._insert_rows("crm.lifecycle.history", history)
         if notes:
+            if "note_header" not in context:
+                context["note_header"] = self._note_header()
+            # the lines are HTML, escaped by ``_change_logs``
             self._log_notes(
                 {
-                    partner_id: Markup("<br/>").join(lines)
+                    partner_id: Markup("<br/>".join(lines))
                     for partner_id, lines in notes.items()
-                }
+                },
+                context["note_header"],
             )
 
     def _insert_rows(self, model_name, rows):
@@ -1541,18 +1587,28 @@ class CrmLifecycleEngine(models.AbstractModel):
         )
         Model.invalidate_model()
 
-    def _log_notes(self, bodies):
+    def _note_header(self):
+        """The values every note of the engine shares, as
+        ``_message_log_batch`` gives them: the current user as author, the
+        note subtype, the reply-to address."""
+        author_id, email_from = series.message_author(self.env["res.partner"])
+        return {
+            "author_id": author_id or None,
+            "email_from": email_from or None,
+            "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
+            "reply_to": self.env["mail.thread"]._notify_get_reply_to(
+                default=email_from
+            )[False],
+        }
+
+    def _log_notes(self, bodies, header=None):
         """One internal note per client of ``bodies`` ({partner id: Markup}),
         as ``_message_log_batch`` writes them (author, subtype, no
-        notification), in one INSERT."""
+        notification; ``header``: ``_note_header``, read when not given), in
+        one INSERT."""
         Partner = self.env["res.partner"]
-        author_id, email_from = series.message_author(Partner)
+        header = header or self._note_header()
         now = self.env.cr.now()
-        subtype_id = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
-        reply_to = self.env["mail.thread"]._notify_get_reply_to(default=email_from)[
-            False
-        ]
-        author_id, email_from = author_id or None, email_from or None
         self._insert_rows(
             "mail.message",
             [
@@ -1560,13 +1616,10 @@ class CrmLifecycleEngine(models.AbstractModel):
                     "model": Partner._name,
                     "res_id": partner_id,
                     "body": str(body),
-                    "author_id": author_id,
-                    "email_from": email_from,
+                    **header,
                     "message_type": "notification",
                     "is_internal": True,
-                    "subtype_id": subtype_id,
                     "message_id": generate_tracking_message_id("message-notify"),
-                    "reply_to": reply_to,
                     "date": now,
                 }
                 for partner_id, body in bodies.items()
@@ -1594,9 +1647,9 @@ class CrmLifecycleEngine(models.AbstractModel):
         return languages
 
     def _change_logs(self, changes, company, results):
-        """History values and chatter lines ({partner id: [line]}) of the stage
-        changes, in the language of the engine's context (stage names too);
-        extended by the loyalty levels."""
+        """History values and chatter lines ({partner id: [line]}: HTML, every
+        value escaped) of the stage changes, in the language of the engine's
+        context (stage names too); extended by the loyalty levels."""
         now = fields.Datetime.now()
         # the note's HTML: the line translated and escaped, as the names,
         # once for the batch, filled in for each change
@@ -1636,15 +1689,13 @@ class CrmLifecycleEngine(models.AbstractModel):
                 }
             )
             notes.setdefault(partner.id, []).append(
-                Markup(
-                    line
-                    % {
-                        "company": company_name,
-                        "old": names[old_id],
-                        "new": names[new_id],
-                        "reason": reasons[reason],
-                    }
-                )
+                line
+                % {
+                    "company": company_name,
+                    "old": names[old_id],
+                    "new": names[new_id],
+                    "reason": reasons[reason],
+                }
             )
         return history, notes
 

@@ -15,7 +15,7 @@ import math
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from odoo import fields, models
 from odoo.tools import SQL
@@ -465,7 +465,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             "loyalty_below_since": below_since,
         }
         qualified = self._qualified_level(values, context["level_rules"], today)
-        if qualified == current:
+        if qualified.id == current.id:
             result["loyalty_below_since"] = None
             return result
         rises = current not in levels or (
@@ -545,8 +545,8 @@ class CrmLifecycleEngine(models.AbstractModel):
     # ------------------------------------------------------------------
     # After the results are written
     # ------------------------------------------------------------------
-    def _after_results(self, partners, company, results, changes):
-        res = super()._after_results(partners, company, results, changes)
+    def _after_results(self, partners, company, results, changes, context):
+        res = super()._after_results(partners, company, results, changes, context)
         if company.lifecycle_loyalty_pricelist:
             self._apply_loyalty_pricelists(
                 self._loyalty_changes(partners, results), company
@@ -585,14 +585,12 @@ class CrmLifecycleEngine(models.AbstractModel):
                 }
             )
             notes.setdefault(partner.id, []).append(
-                Markup(
-                    line
-                    % {
-                        "company": company_name,
-                        "old": names[old.id],
-                        "new": names[new.id],
-                    }
-                )
+                line
+                % {
+                    "company": company_name,
+                    "old": names[old.id],
+                    "new": names[new.id],
+                }
             )
         return history, notes
 

@@ -99,9 +99,9 @@ class TestLifecycleClient(LifecycleCase):
         computed = []
         original = type(self.env["crm.lifecycle.engine"])._metrics
 
-        def spy(engine, partners, company, today, context):
+        def spy(engine, partners, *args):
             computed.extend(partners.ids)
-            return original(engine, partners, company, today, context)
+            return original(engine, partners, *args)
 
         self.patch(type(self.env["crm.lifecycle.engine"]), "_metrics", spy)
         return computed

@@ -10,8 +10,9 @@ from .common import LifecycleCase
 
 # queries of one engine batch (JIT off, metrics, stage, level, RFM, value,
 # logs; the receivable accounts, read once per run; the language of the
-# company for the notes of clients without one)
-ENGINE_BATCH_QUERIES = 25
+# company for the notes of clients without one): its clients have documents
+# and leads, no open receivable line (no query of receivables)
+ENGINE_BATCH_QUERIES = 24
 
 
 @tagged("post_install", "-at_install")
@@ -201,6 +202,50 @@ class TestLifecycleEngine(LifecycleCase):
             self.assertEqual(
                 as_of[client.id]["max_days_overdue"], client.max_days_overdue
             )
+
+    @freeze_time("2026-03-01")
+    def test_metrics_read_only_clients_that_have_them(self):
+        """Each metrics query of a batch reads only the clients whose facts
+        say they have what it reads: documents, open receivable lines (or a
+        reconciliation dated after today: a line Odoo marks reconciled that
+        is still open today), leads. A client without any is computed from
+        none of them; the others get the same figures as before."""
+        buyer, debtor, ahead, prospect, nobody = (
+            self.create_client(name)
+            for name in ("Buyer", "Debtor", "Paid ahead", "Prospect", "Nobody")
+        )
+        self.paid_invoice(buyer, 100.0, "2026-01-10")
+        self.invoice(debtor, 200.0, "2026-02-01")
+        # its only receivable line is reconciled, by a payment of next week
+        self.pay(self.invoice(ahead, 400.0, "2026-02-10"), date="2026-03-05")
+        self.lead(prospect)
+        clients = buyer | debtor | ahead | prospect | nobody
+        self.env.cr.flush()
+        read = {}
+        Engine = type(self.engine)
+
+        def spy(name):
+            original = getattr(Engine, name)
+
+            def query(engine, partner_ids, *args):
+                read[name] = sorted(partner_ids)
+                return original(engine, partner_ids, *args)
+
+            return query
+
+        for name in ("_query_invoices", "_query_receivables", "_query_leads"):
+            self.patch(Engine, name, spy(name))
+        self.engine._recompute(clients, self.company, force=True)
+        self.assertEqual(read["_query_invoices"], sorted((buyer | debtor | ahead).ids))
+        self.assertEqual(read["_query_receivables"], sorted((debtor | ahead).ids))
+        self.assertEqual(read["_query_leads"], prospect.ids)
+        self.assertEqual(buyer.purchase_count, 1)
+        self.assertEqual(debtor.receivable_open, 200.0)
+        self.assertEqual(ahead.receivable_open, 400.0)
+        self.assertEqual(ahead.max_days_overdue, 19)
+        self.assertEqual(prospect.lead_count, 1)
+        self.assertEqual(self.stage_of(prospect), "prospect")
+        self.assertEqual(self.stage_of(nobody), "target")
 
     @freeze_time("2026-03-01")
     def test_receivables_by_line_partner(self):

@@ -134,12 +134,12 @@ def test_payment_committed_while_a_batch_computes(registry, monkeypatch):
     original = Engine._metrics
     paid = []
 
-    def metrics_after_a_payment(self, partners, company, today, context):
+    def metrics_after_a_payment(self, partners, *args):
         if partner_id in partners.ids and not paid:
             # a user pays on another connection, during the batch
             in_transaction(registry, lambda env: pay(env, move_id))
             paid.append(True)
-        return original(self, partners, company, today, context)
+        return original(self, partners, *args)
 
     monkeypatch.setattr(Engine, "_metrics", metrics_after_a_payment)
     with registry.cursor() as cr:

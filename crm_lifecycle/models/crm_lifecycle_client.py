@@ -304,22 +304,35 @@ class CrmLifecycleClient(models.Model):
         ``_read_states`` gives them), rows equal to them are not even sent.
         Returns the ids of the partners written."""
         columns = self._state_columns()
-        currency = company.currency_id
+        convert = self._column_converter(columns, company.currency_id)
         states = states or {}
+        partner_ids = list(rows)
+        new = convert(rows.values())
         if states:
-            convert = self._row_converter(columns, currency)
-            rows = {
-                partner_id: values
-                for partner_id, values in rows.items()
-                if partner_id not in states
-                or convert(values) != convert(states[partner_id])
-            }
-        if not rows:
+            # each client's values as a tuple, compared with its stored row
+            stored_ids = [pid for pid in partner_ids if pid in states]
+            stored_rows = zip(
+                *convert(states[pid] for pid in stored_ids).values(), strict=False
+            )
+            stored = dict(zip(stored_ids, stored_rows, strict=True))
+            kept = [
+                (partner_id, row)
+                for partner_id, row in zip(
+                    partner_ids, zip(*new.values(), strict=False), strict=True
+                )
+                if stored.get(partner_id) != row
+            ]
+            partner_ids = [partner_id for partner_id, _row in kept]
+            new = dict(
+                zip(
+                    columns,
+                    map(list, zip(*(row for _pid, row in kept), strict=False)),
+                    strict=False,
+                )
+            )
+        if not partner_ids:
             return []
-        payload = {
-            "partner_id": list(rows),
-            **self._column_converter(columns, currency)(rows.values()),
-        }
+        payload = {"partner_id": partner_ids, **new}
         identifiers = SQL(", ").join(SQL.identifier(name) for name in columns)
         now = self.env.cr.now()
         self.env.cr.execute(
@@ -388,39 +401,11 @@ class CrmLifecycleClient(models.Model):
         return (*kinds.values(), rounded)
 
     @api.model
-    def _row_converter(self, columns, currency):
-        """A function giving the values of ``columns`` of a dict of values
-        (missing, None or False: empty) as the engine stores them: a new
-        dict, numbers rounded as their columns keep them, so that the same
-        result twice compares equal to what is stored. One comprehension per
-        kind of column, not a call per value."""
-        many2one, integer, boolean, other, rounded = self._column_kinds(
-            columns, currency
-        )
-        Model = models.BaseModel
-
-        def convert(values):
-            get = values.get
-            row = {name: get(name) or None for name in other}
-            row.update({name: int(get(name) or 0) for name in integer})
-            row.update({name: bool(get(name)) for name in boolean})
-            row.update(
-                {
-                    name: round(float(get(name) or 0.0), digits)
-                    for name, digits in rounded
-                }
-            )
-            for name in many2one:
-                value = get(name)
-                row[name] = (value.id if isinstance(value, Model) else value) or None
-            return row
-
-        return convert
-
-    @api.model
     def _column_converter(self, columns, currency):
-        """A function giving, for a list of dicts of values, {column: [value
-        of each dict]} of ``columns`` as ``_row_converter`` gives them: one
+        """A function giving, for a list of dicts of values (missing, None or
+        False: empty), {column: [value of each dict]} of ``columns`` as the
+        engine stores them: numbers rounded as their columns keep them, so
+        that the same result twice compares equal to what is stored. One
         comprehension per column, not a dict per row (it runs for every
         column of every client of a run)."""
         many2one, integer, boolean, other, rounded = self._column_kinds(

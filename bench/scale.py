@@ -38,11 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
-import psycopg2.sql
-
 import odoo
-import odoo.sql_db
 from odoo import api, fields
 from odoo.modules.registry import Registry
 from odoo.tools import SQL
@@ -112,20 +108,8 @@ VACUUMED = (
 
 
 def vacuum(database):
-    """VACUUM (ANALYZE) the tables of ``VACUUMED`` (outside a transaction:
-    a connection of its own, in autocommit)."""
-    _dsn, info = odoo.sql_db.connection_info_for(database)
-    connection = psycopg2.connect(**info)
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(
-                psycopg2.sql.SQL("VACUUM (ANALYZE) {}").format(
-                    psycopg2.sql.SQL(", ").join(map(psycopg2.sql.Identifier, VACUUMED))
-                )
-            )
-    finally:
-        connection.close()
+    """VACUUM (ANALYZE) the tables of ``VACUUMED``."""
+    scale_data.vacuum(database, VACUUMED)
 
 
 def peak_mb():

@@ -1320,10 +1320,10 @@ class CrmLifecycleEngine(models.AbstractModel):
             return tenure.years * 12 + tenure.months
         # as relativedelta counts: the same day of the month (or the month's
         # last day) must be reached
-        year, month = divmod(first.month - 1 + months, 12)
-        year, month = first.year + year, month + 1
-        day = min(first.day, calendar.monthrange(year, month)[1])
-        return months - 1 if date(year, month, day) > today else months
+        if first.day <= today.day:
+            return months
+        last_day = calendar.monthrange(today.year, today.month)[1]
+        return months - 1 if min(first.day, last_day) > today.day else months
 
     def _evaluate_stage(
         self, partner, values, stage_rules, domain_matches, company, today
@@ -1351,14 +1351,14 @@ class CrmLifecycleEngine(models.AbstractModel):
         stages = context["stages"]
         empty = Client._empty_state()
         rows = {}
-        for partner in partners:
-            state = states.get(partner.id, empty)
-            values = metrics[partner.id]
+        for partner_id in partners.ids:
+            state = states.get(partner_id, empty)
+            values = metrics[partner_id]
             values["state"] = state
             values["settings"] = context["settings"]
             values["stage_rules"] = context["stage_rules"]
             values["stage_kinds"] = context["stage_kinds"]
-            rows[partner.id] = {
+            rows[partner_id] = {
                 **state,
                 **{name: values[name] for name in METRIC_FIELDS},
             }
@@ -1372,10 +1372,12 @@ class CrmLifecycleEngine(models.AbstractModel):
                 )
         now = fields.Datetime.now()
         changes = []
+        kinds = context["stage_kinds"]
         for partner in partners:
-            values = metrics[partner.id]
+            partner_id = partner.id
+            values = metrics[partner_id]
             state = values["state"]
-            result = rows[partner.id]
+            result = rows[partner_id]
             current = stages.browse(state["stage_id"])
             stage, reason = self._new_stage(
                 partner, values, result, stages, domain_matches, company, today
@@ -1390,15 +1392,15 @@ class CrmLifecycleEngine(models.AbstractModel):
                 ),
                 default=None,
             )
-            if stage.id == current.id:
+            stage_id = stage.id
+            if stage_id == current.id:
                 continue
-            kinds = context["stage_kinds"]
             if (
                 self._stage_kind(kinds, current)[0] in CHURN_CODES
                 and self._stage_kind(kinds, stage)[1]
             ):
                 reason = "reactivation"
-            result["stage_id"] = stage.id
+            result["stage_id"] = stage_id
             result["stage_date"] = (
                 now if current else self._first_stage_date(values, stage, now, today)
             )

@@ -364,6 +364,7 @@ class CrmLifecycleSnapshot(models.Model):
         done = 0
         batches = list(split_every(engine._batch_size(), clients))
         for date in dates:
+            self._analyze()
             for batch in batches:
                 self._upsert_as_of(company, date, batch, run, states)
                 done += len(batch)
@@ -382,6 +383,19 @@ class CrmLifecycleSnapshot(models.Model):
             company.id,
             len(dates),
         )
+
+    @api.model
+    def _analyze(self):
+        """Refresh PostgreSQL's statistics of the snapshots. Each month end
+        of a rebuild reads, client by client, the snapshots written for the
+        month ends before it (``_period_values``): planned on the statistics
+        of a table that was empty or much smaller, each lookup scans all the
+        company's snapshots of the dates instead of the client's (12 s
+        instead of 0.1 s per batch of 1,000 clients at 50,000 clients).
+        Autovacuum analyzes on its own schedule, not between two month ends
+        of a run, and not at all where it is off."""
+        self.flush_model()
+        self.env.cr.execute(SQL("ANALYZE crm_lifecycle_snapshot"))
 
     @api.model
     def _upsert_as_of(self, company, date, partner_ids, run, states=None):

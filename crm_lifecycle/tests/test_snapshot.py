@@ -6,6 +6,7 @@ from freezegun import freeze_time
 
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
+from odoo.tools import SQL
 
 from ..hooks import post_init_hook
 from .common import LifecycleCase
@@ -363,3 +364,30 @@ class TestSnapshot(LifecycleCase):
             ],
         )
         self.assertEqual(snapshots.stage_id, self.stage["new_customer"])
+
+    def test_rebuild_plans_on_the_month_ends_written(self):
+        """Each month end of a rebuild reads the snapshots of the month ends
+        written before it: the table's statistics count them when it starts
+        (planned on those of an empty table, a lookup of a client's
+        snapshots scans the company's)."""
+        today = date.today()
+        for index in range(3):
+            client = self.create_client(f"Statistics {index}")
+            self.paid_invoice(client, 100.0, today - relativedelta(months=4))
+        dates = self.Snapshot._month_ends(self.company, 3)
+        self.Snapshot._rebuild_dates(self.company, dates)
+        self.env.cr.execute(
+            SQL(
+                "SELECT count(*) FROM crm_lifecycle_snapshot WHERE date < %s",
+                dates[-1],
+            )
+        )
+        [written_before] = self.env.cr.fetchone()
+        self.assertGreaterEqual(written_before, 6)
+        self.env.cr.execute(
+            SQL(
+                "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                "crm_lifecycle_snapshot",
+            )
+        )
+        self.assertGreaterEqual(self.env.cr.fetchone()[0], written_before)

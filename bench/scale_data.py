@@ -205,20 +205,23 @@ def ensure_dataset(config, database=DATABASE, clients=CLIENTS, upgrade=False):
     return database
 
 
-def vacuum(database, tables):
-    """VACUUM (ANALYZE) ``tables`` of ``database`` (outside a transaction:
-    a connection of its own, in autocommit). This project's machine runs
-    PostgreSQL with autovacuum off; a production server has it on."""
+def vacuum(database, tables=None):
+    """VACUUM (ANALYZE) ``tables`` of ``database``, every table without
+    (outside a transaction: a connection of its own, in autocommit). This
+    project's machine runs PostgreSQL with autovacuum off; a production
+    server has it on."""
     _dsn, info = odoo.sql_db.connection_info_for(database)
     connection = psycopg2.connect(**info)
+    statement = psycopg2.sql.SQL("VACUUM (ANALYZE)")
+    if tables:
+        statement = psycopg2.sql.SQL("{} {}").format(
+            statement,
+            psycopg2.sql.SQL(", ").join(map(psycopg2.sql.Identifier, tables)),
+        )
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute(
-                psycopg2.sql.SQL("VACUUM (ANALYZE) {}").format(
-                    psycopg2.sql.SQL(", ").join(map(psycopg2.sql.Identifier, tables))
-                )
-            )
+            cursor.execute(statement)
     finally:
         connection.close()
 

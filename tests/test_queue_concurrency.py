@@ -86,8 +86,11 @@ def stored_and_fresh(registry, partner_ids):
         company = env.company
         engine = env["crm.lifecycle.engine"]
         partners = env["res.partner"].with_company(company).browse(partner_ids)
-        context = engine._company_context(company, fields.Date.today())
-        fresh = engine._metrics(partners, company, fields.Date.today(), context)
+        # the engine's day: the company's (the user's time zone), as the
+        # invoices are dated; UTC's differs for an hour or more at midnight
+        today = fields.Date.context_today(engine.with_company(company))
+        context = engine._company_context(company, today)
+        fresh = engine._metrics(partners, company, today, context)
         stored = {
             partner.id: {name: partner[name] for name in CHECKED}
             for partner in partners

@@ -27,7 +27,6 @@ def uninstall_hook(env):
     # they keep Odoo from deleting the module's stages before the tables
     env.cr.execute(SQL("DELETE FROM crm_lifecycle_client"))
     for index in (
-        "account_move_lifecycle_commercial_partner_index",
         "account_move_lifecycle_document_index",
         "account_move_line_lifecycle_payment_term_index",
     ):

@@ -1,6 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
 from odoo.tools import create_index
+from odoo.tools.sql import drop_index
 
 
 class AccountMove(models.Model):
@@ -8,23 +9,24 @@ class AccountMove(models.Model):
 
     def init(self):
         result = super().init()
-        # the engine reads the documents and receivables of a batch of
-        # clients: Odoo has no index on the commercial partner of a move
-        create_index(
-            self.env.cr,
-            "account_move_lifecycle_commercial_partner_index",
-            self._table,
-            ["commercial_partner_id", "company_id"],
-        )
-        # and the posted customer invoices and credit notes of a batch, by
-        # date (``_documents``): without it PostgreSQL combines the indexes on
-        # the move type and the invoice date, which read every document
+        # the posted customer invoices and credit notes of a batch of
+        # clients, by date (``_documents``, ``_facts``): Odoo has no index on
+        # the commercial partner of a move, and without one PostgreSQL
+        # combines the indexes on the move type and the invoice date, which
+        # read every document. Partial: the other moves (bills, entries,
+        # drafts) cost no entry
         create_index(
             self.env.cr,
             "account_move_lifecycle_document_index",
             self._table,
             ["commercial_partner_id", "invoice_date"],
             where="state = 'posted' AND move_type IN ('out_invoice', 'out_refund')",
+        )
+        # an index of every move by commercial partner and company, created
+        # by the development versions of 2.0.0: no query of the module reads
+        # it (the one above serves them), and each move written paid for it
+        drop_index(
+            self.env.cr, "account_move_lifecycle_commercial_partner_index", self._table
         )
         return result
 

@@ -1322,6 +1322,8 @@ class CrmLifecycleEngine(models.AbstractModel):
         # last day) must be reached
         if first.day <= today.day:
             return months
+        if first.day <= 28:  # every month has 28 days: not reached yet
+            return months - 1
         last_day = calendar.monthrange(today.year, today.month)[1]
         return months - 1 if min(first.day, last_day) > today.day else months
 
@@ -1435,9 +1437,10 @@ class CrmLifecycleEngine(models.AbstractModel):
             months = self._tenure_months(values, today) + 1
             year, month = divmod(first.month - 1 + months, 12)
             year, month = first.year + year, month + 1
-            dates.append(
-                date(year, month, min(first.day, calendar.monthrange(year, month)[1]))
-            )
+            day = first.day
+            if day > 28:  # every month has 28 days: only later ones may not
+                day = min(day, calendar.monthrange(year, month)[1])
+            dates.append(date(year, month, day))
         if values["max_days_overdue"] > 0:
             # the oldest overdue grows every day
             dates.append(today + timedelta(days=1))
@@ -1454,7 +1457,8 @@ class CrmLifecycleEngine(models.AbstractModel):
         the same day of the month, or the month's last one)."""
         year, month = divmod(day.month - 1 + months, 12)
         year, month = day.year + year, month + 1
-        if day.day <= calendar.monthrange(year, month)[1]:
+        # every month has 28 days: only a later day may not exist
+        if day.day <= 28 or day.day <= calendar.monthrange(year, month)[1]:
             return date(year, month, day.day)
         # the 31st, months later, in a shorter month: the window moves past
         # it on the first of the month after

@@ -72,6 +72,15 @@ QUEUE_CRONS = (
 DEFAULT_BATCH_SIZE = 1000
 
 
+def day_in_month(year, month, day):
+    """``day``, or the last day of the month ``month`` of ``year`` when it
+    has no such day (as relativedelta and PostgreSQL add months). Every
+    month has 28 days: the month's length is looked up only after them."""
+    if day <= 28:
+        return day
+    return min(day, calendar.monthrange(year, month)[1])
+
+
 class CrmLifecycleEngine(models.AbstractModel):
     """The one place that computes lifecycle metrics and stages.
 
@@ -1322,10 +1331,8 @@ class CrmLifecycleEngine(models.AbstractModel):
         # last day) must be reached
         if first.day <= today.day:
             return months
-        if first.day <= 28:  # every month has 28 days: not reached yet
-            return months - 1
-        last_day = calendar.monthrange(today.year, today.month)[1]
-        return months - 1 if min(first.day, last_day) > today.day else months
+        first_day = day_in_month(today.year, today.month, first.day)
+        return months - 1 if first_day > today.day else months
 
     def _evaluate_stage(
         self, partner, values, stage_rules, domain_matches, company, today
@@ -1437,10 +1444,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             months = self._tenure_months(values, today) + 1
             year, month = divmod(first.month - 1 + months, 12)
             year, month = first.year + year, month + 1
-            day = first.day
-            if day > 28:  # every month has 28 days: only later ones may not
-                day = min(day, calendar.monthrange(year, month)[1])
-            dates.append(date(year, month, day))
+            dates.append(date(year, month, day_in_month(year, month, first.day)))
         if values["max_days_overdue"] > 0:
             # the oldest overdue grows every day
             dates.append(today + timedelta(days=1))
@@ -1457,8 +1461,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         the same day of the month, or the month's last one)."""
         year, month = divmod(day.month - 1 + months, 12)
         year, month = day.year + year, month + 1
-        # every month has 28 days: only a later day may not exist
-        if day.day <= 28 or day.day <= calendar.monthrange(year, month)[1]:
+        if day_in_month(year, month, day.day) == day.day:
             return date(year, month, day.day)
         # the 31st, months later, in a shorter month: the window moves past
         # it on the first of the month after

@@ -7,8 +7,8 @@ queue); everything is rolled back at the end. Both databases are measured in
 one process, in turns of ten invoices (one database then the other, the
 other then the one: ABBA), after a warm-up: a ratio of 1 % needs both sides
 measured at the same minutes, the speed of this 2-core machine moves by more
-than that from one minute to the next (the same 300 invoices took 83 to 90 s
-on the same database within ten minutes). Each round runs in a process of its
+than that from one minute to the next (the same 300 invoices took 83 to 93 s
+on the same database within twenty minutes). Each round runs in a process of its
 own after both databases are vacuumed (``VACUUM (ANALYZE)``, as autovacuum
 would: this project's PostgreSQL runs without it, and the rows rolled back by
 the benchmarks before, more of them in the database with the module, stay in

@@ -58,13 +58,9 @@ def scratch_database(database):
         cr.execute(SQL("DROP DATABASE IF EXISTS %s", SQL.identifier(name)))
 
 
-@pytest.fixture(scope="session")
-def odoo_server(database):
-    """An Odoo server on a free port serving the test database, or the running
-    server named by ``CRM_LIFECYCLE_URL`` (e.g. the one of ``make run``)."""
-    if os.environ.get("CRM_LIFECYCLE_URL"):
-        yield os.environ["CRM_LIFECYCLE_URL"].rstrip("/")
-        return
+def start_odoo(database, *options):
+    """Start an Odoo server on a free port serving ``database`` with odoo-bin's
+    ``options``; (process, URL) once it answers."""
     port = _free_port()
     command = [
         os.environ["PYTHON"],
@@ -77,10 +73,7 @@ def odoo_server(database):
         f"^{database}$",
         "--http-port",
         str(port),
-        "--max-cron-threads",
-        "0",
-        "--log-level",
-        "warn",
+        *options,
     ]
     process = subprocess.Popen(command)
     url = f"http://127.0.0.1:{port}"
@@ -89,12 +82,24 @@ def odoo_server(database):
         try:
             with urllib.request.urlopen(f"{url}/web/login", timeout=5) as response:
                 if response.status == 200:
-                    break
+                    return process, url
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 pytest.fail(f"Odoo did not start on {url}")
             time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def odoo_server(database):
+    """An Odoo server on a free port serving the test database, or the running
+    server named by ``CRM_LIFECYCLE_URL`` (e.g. the one of ``make run``)."""
+    if os.environ.get("CRM_LIFECYCLE_URL"):
+        yield os.environ["CRM_LIFECYCLE_URL"].rstrip("/")
+        return
+    process, url = start_odoo(
+        database, "--max-cron-threads", "0", "--log-level", "warn"
+    )
     yield url
     process.terminate()
     process.wait(timeout=30)

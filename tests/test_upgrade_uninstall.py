@@ -6,12 +6,11 @@ or scheduled action behind and the core data intact."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
 
-from conftest import demo_options
+from conftest import _free_port, demo_options
 
 BAD_LINE = re.compile(r"^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) ", re.MULTILINE)
 
@@ -58,12 +57,6 @@ CHECK_UNINSTALL = textwrap.dedent(
         )
     """
 )
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _odoo(database, *args):

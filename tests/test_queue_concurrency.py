@@ -7,6 +7,7 @@ Odoo's own methods; each user transaction is retried on a concurrency error,
 as Odoo's RPC layer does.
 """
 
+import logging
 import random
 import threading
 import time
@@ -19,6 +20,7 @@ import odoo
 from odoo import Command, fields
 from odoo.modules.registry import Registry
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL
 
 CHECKED = ("purchase_count", "paid_revenue", "receivable_open", "invoiced_revenue")
 
@@ -312,3 +314,55 @@ def test_concurrent_update_of_a_client_row_is_not_logged(registry, caplog):
         assert not [
             record for record in caplog.records if record.levelname == "ERROR"
         ], caplog.text
+
+
+def test_rebuild_end_done_again_after_a_concurrent_update(
+    registry, monkeypatch, caplog
+):
+    """A worker of the queue commits the company's figures of the day while
+    "Rebuild history" runs: the end of the rebuild writes the company's row
+    too and meets a serialization failure. It is done again in a new
+    transaction: the rebuild is marked done, the scheduled action does not
+    fail and nothing is logged as an error."""
+
+    def request(env):
+        env.company.lifecycle_snapshot_rebuild = True
+        return env.company.id
+
+    company_id = in_transaction(registry, request)
+    Snapshot = registry["crm.lifecycle.snapshot"]
+    original = Snapshot._end_rebuild
+    updated = []
+
+    def after_a_concurrent_update(self, company, dates, requested):
+        if not updated:
+            # this transaction's snapshot is taken; a worker commits after it
+            self.env.cr.execute(SQL("SELECT 1"))
+            with registry.cursor() as worker:
+                worker.execute(
+                    SQL(
+                        "UPDATE res_company SET lifecycle_figures = lifecycle_figures"
+                        " WHERE id = %s",
+                        company_id,
+                    )
+                )
+            updated.append(True)
+        return original(self, company, dates, requested)
+
+    monkeypatch.setattr(Snapshot, "_end_rebuild", after_a_concurrent_update)
+    caplog.clear()
+    with (
+        caplog.at_level(logging.INFO, logger="odoo"),
+        registry.cursor() as cr,
+    ):
+        make_env(cr)["crm.lifecycle.snapshot"]._cron_rebuild()
+    assert updated
+    assert not [record for record in caplog.records if record.levelname == "ERROR"], (
+        caplog.text
+    )
+    assert "end of a history rebuild rolled back on SerializationFailure" in (
+        caplog.text
+    )
+    with registry.cursor() as cr:
+        company = make_env(cr)["res.company"].browse(company_id)
+        assert not company.lifecycle_snapshot_rebuild

@@ -152,7 +152,10 @@ class CrmLifecycleEngine(models.AbstractModel):
                 "UPDATE res_company SET lifecycle_figures = NULL"
                 " WHERE id = ANY(%s) AND lifecycle_figures IS NOT NULL",
                 companies.ids,
-            )
+            ),
+            # a worker that kept the figures meanwhile fails the transaction,
+            # done again (``_commit_retrying``): not an error to log
+            log_exceptions=False,
         )
         companies.invalidate_recordset(["lifecycle_figures"])
 
@@ -191,15 +194,8 @@ class CrmLifecycleEngine(models.AbstractModel):
             except CONCURRENCY_ERRORS as error:
                 if not auto_commit or conflicts >= MAX_CONFLICTS:
                     raise
-                self.env.cr.rollback()
-                self.env.invalidate_all()
                 conflicts += 1
-                _logger.info(
-                    "Lifecycle: batch rolled back on %s, taken again (%s)",
-                    type(error).__name__,
-                    conflicts,
-                )
-                time.sleep(min(0.05 * 2**conflicts, 2.0) * (1 + random.random()))
+                self._after_conflict(error, conflicts, "batch")
                 continue
             if done is None:
                 break
@@ -216,6 +212,38 @@ class CrmLifecycleEngine(models.AbstractModel):
             # new stages and levels may make playbook steps due now
             self.env.ref("crm_lifecycle.ir_cron_lifecycle_playbooks")._trigger()
         return processed
+
+    def _after_conflict(self, error, conflicts, what):
+        """Roll back the transaction that met ``error`` (one of
+        ``CONCURRENCY_ERRORS``, the ``conflicts``-th in a row) and pause,
+        longer each time, before ``what`` is done again in a new one:
+        logged, not an error."""
+        self.env.cr.rollback()
+        self.env.invalidate_all()
+        _logger.info(
+            "Lifecycle: %s rolled back on %s, taken again (%s)",
+            what,
+            type(error).__name__,
+            conflicts,
+        )
+        time.sleep(min(0.05 * 2**conflicts, 2.0) * (1 + random.random()))
+
+    def _commit_retrying(self, step, what):
+        """Run ``step`` and commit; after a serialization failure or a lock
+        (another transaction changed what ``step`` writes since this one
+        began) roll back and do it again in a new transaction, at most
+        ``MAX_CONFLICTS`` times (``_after_conflict``)."""
+        conflicts = 0
+        while True:
+            try:
+                step()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+                return
+            except CONCURRENCY_ERRORS as error:
+                if conflicts >= MAX_CONFLICTS:
+                    raise
+                conflicts += 1
+                self._after_conflict(error, conflicts, what)
 
     def _process_batch(self, size, run):
         """Take up to ``size`` queued clients, compute them and take them off

@@ -345,18 +345,17 @@ class CrmLifecycleSnapshot(models.Model):
             )
         for company in companies:
             dates = self._month_ends(company, company.lifecycle_snapshot_months)
-            self._rebuild_dates(company, dates, auto_commit=auto_commit)
-            company.lifecycle_snapshot_rebuild = False
-            if auto_commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+            self._rebuild_dates(company, dates, auto_commit=auto_commit, requested=True)
 
     @api.model
-    def _rebuild_dates(self, company, dates, auto_commit=False):
+    def _rebuild_dates(self, company, dates, auto_commit=False, requested=False):
         """Snapshots of ``company`` at ``dates`` (oldest first) computed with
         the engine as of each date, by batches of clients: every client of a
         month end before the next one, whose conversion rates read them
         (``_conversion_rates``); what a client carries from one month end to
-        the next (its stage, loyalty level and grace) is kept for all."""
+        the next (its stage, loyalty level and grace) is kept for all.
+        ``requested``: the rebuild Settings asked for, marked done with its
+        end (``_end_rebuild``)."""
         clients = self._clients(company)
         engine = self.env["crm.lifecycle.engine"]
         run = {}
@@ -374,15 +373,43 @@ class CrmLifecycleSnapshot(models.Model):
                         self.env, len(batch), done, len(clients) * len(dates) - done
                     )
                 self.env.invalidate_all()
-        self._refresh_periods(company, dates)
-        # the conversion rates of the day read the snapshots
-        engine._forget_figures(company)
+        if auto_commit:
+            # the end writes the company's row, as the queue's workers do
+            # (the figures of the day): committed, or done again after a
+            # serialization failure, not left to fail the scheduled action
+            engine._commit_retrying(
+                lambda: self._end_rebuild(company, dates, requested),
+                "end of a history rebuild",
+            )
+        else:
+            self._end_rebuild(company, dates, requested)
         _logger.info(
             "Lifecycle: %s clients of company %s rebuilt over %s month ends",
             len(clients),
             company.id,
             len(dates),
         )
+
+    @api.model
+    def _end_rebuild(self, company, dates, requested):
+        """The end of a rebuild of ``company`` at ``dates``: the month ends'
+        totals, the company's figures of the day forgotten (its conversion
+        rates read the snapshots) and, for a rebuild asked for
+        (``requested``), its mark removed."""
+        self._refresh_periods(company, dates)
+        self.env["crm.lifecycle.engine"]._forget_figures(company)
+        if requested:
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE res_company SET lifecycle_snapshot_rebuild = false"
+                    " WHERE id = %s",
+                    company.id,
+                ),
+                # a worker that wrote the company's row meanwhile fails the
+                # end, done again (``_commit_retrying``): not an error to log
+                log_exceptions=False,
+            )
+            company.invalidate_recordset(["lifecycle_snapshot_rebuild"])
 
     @api.model
     def _analyze(self):

@@ -4,7 +4,7 @@
     "name": "CRM Client Lifecycle",
     "summary": "Client lifecycle stages, loyalty levels, playbooks and handover "
     "computed from invoices, payments and opportunities",
-    "version": "2.0.0",
+    "version": "2.0.1",
     "category": "Sales/CRM",
     "website": "https://github.com/crm-lifecycle/crm_lifecycle",
     "author": "crm_lifecycle contributors",

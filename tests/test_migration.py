@@ -1,5 +1,5 @@
 """Upgrade from the previous release (18.0.1.0.0, company-dependent columns on
-res_partner) to 18.0.2.0.0 (crm.lifecycle.client): on a fresh database, the
+res_partner) to 18.0.2.0.x (crm.lifecycle.client): on a fresh database, the
 previous release is installed from git, clients get stages, locks, figures
 and notes, then the current code upgrades the module and finds them."""
 
@@ -103,12 +103,21 @@ CHECK_CLIENTS = SNAPSHOT + textwrap.dedent(
             " ('lifecycle_stage_id', 'purchase_count', 'paid_revenue', 'clv')"
         )
         columns = cr.fetchone()[0]
+        # the code of the module's scheduled actions (``noupdate`` data) and
+        # whether the method each calls exists
+        crons = {}
+        for cron in env["ir.cron"].with_context(active_test=False).search(
+            [("model_id.model", "like", "crm.lifecycle")]
+        ):
+            method = cron.code.strip().removeprefix("model.").removesuffix("()")
+            crons[cron.code.strip()] = hasattr(env[cron.model_id.model], method)
         print("RESULT " + json.dumps(
             {
                 "clients": result,
                 "rows": rows,
                 "old_columns": columns,
                 "rule": advocate.rule_domain,
+                "crons": crons,
             }
         ))
     """
@@ -161,6 +170,10 @@ def test_upgrade_from_previous_release(scratch_database, previous_release):
     # one row per commercial partner: the contact has none of its own
     assert after["rows"] == 3
     assert after["old_columns"] == 0
+    # every scheduled action calls a method that exists; the daily one
+    # (``enqueue_all`` in the previous release) the one that commits
+    assert after["crons"]["model._cron_enqueue_all_clients()"]
+    assert all(after["crons"].values()), after["crons"]
     # the rule is now a domain over the client rows
     assert after["rule"] == (
         "[('paid_revenue', '>=', 5000), ('partner_id.country_id', '!=', False)]"

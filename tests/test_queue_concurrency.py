@@ -12,6 +12,7 @@ import random
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from psycopg2 import errors as pg_errors
@@ -316,6 +317,46 @@ def test_concurrent_update_of_a_client_row_is_not_logged(registry, caplog):
         ], caplog.text
 
 
+def done_again(registry, monkeypatch, caplog, company_id, before, cron, what):
+    """Run the scheduled action ``cron`` ((model, method)) in a transaction
+    of its own, where the first call of ``before`` ((model, method)) is
+    preceded by the commit of an update of the company's row in another
+    transaction, after the snapshot of the action's (a queue worker keeping
+    the figures of the day). The action does not fail, nothing is logged as
+    an error and ``what`` was rolled back on a serialization failure and
+    done again."""
+    Model = registry[before[0]]
+    original = getattr(Model, before[1])
+    updated = []
+
+    def after_a_concurrent_update(self, *args):
+        if not updated:
+            self.env.cr.execute(SQL("SELECT 1"))
+            with registry.cursor() as worker:
+                worker.execute(
+                    SQL(
+                        "UPDATE res_company SET lifecycle_figures = lifecycle_figures"
+                        " WHERE id = %s",
+                        company_id,
+                    )
+                )
+            updated.append(True)
+        return original(self, *args)
+
+    monkeypatch.setattr(Model, before[1], after_a_concurrent_update)
+    caplog.clear()
+    with (
+        caplog.at_level(logging.INFO, logger="odoo"),
+        registry.cursor() as cr,
+    ):
+        getattr(make_env(cr)[cron[0]], cron[1])()
+    assert updated
+    assert not [record for record in caplog.records if record.levelname == "ERROR"], (
+        caplog.text
+    )
+    assert f"{what} rolled back on SerializationFailure" in caplog.text
+
+
 def test_rebuild_end_done_again_after_a_concurrent_update(
     registry, monkeypatch, caplog
 ):
@@ -330,39 +371,112 @@ def test_rebuild_end_done_again_after_a_concurrent_update(
         return env.company.id
 
     company_id = in_transaction(registry, request)
-    Snapshot = registry["crm.lifecycle.snapshot"]
-    original = Snapshot._end_rebuild
-    updated = []
-
-    def after_a_concurrent_update(self, company, dates, requested):
-        if not updated:
-            # this transaction's snapshot is taken; a worker commits after it
-            self.env.cr.execute(SQL("SELECT 1"))
-            with registry.cursor() as worker:
-                worker.execute(
-                    SQL(
-                        "UPDATE res_company SET lifecycle_figures = lifecycle_figures"
-                        " WHERE id = %s",
-                        company_id,
-                    )
-                )
-            updated.append(True)
-        return original(self, company, dates, requested)
-
-    monkeypatch.setattr(Snapshot, "_end_rebuild", after_a_concurrent_update)
-    caplog.clear()
-    with (
-        caplog.at_level(logging.INFO, logger="odoo"),
-        registry.cursor() as cr,
-    ):
-        make_env(cr)["crm.lifecycle.snapshot"]._cron_rebuild()
-    assert updated
-    assert not [record for record in caplog.records if record.levelname == "ERROR"], (
-        caplog.text
-    )
-    assert "end of a history rebuild rolled back on SerializationFailure" in (
-        caplog.text
+    done_again(
+        registry,
+        monkeypatch,
+        caplog,
+        company_id,
+        before=("crm.lifecycle.snapshot", "_end_rebuild"),
+        cron=("crm.lifecycle.snapshot", "_cron_rebuild"),
+        what="end of a history rebuild",
     )
     with registry.cursor() as cr:
         company = make_env(cr)["res.company"].browse(company_id)
         assert not company.lifecycle_snapshot_rebuild
+
+
+def keep_figures(registry):
+    """Give the company kept figures of the day, committed (any value: the
+    daily recomputation and a month end forget them); its id."""
+
+    def kept(env):
+        env.cr.execute(
+            SQL(
+                "UPDATE res_company SET lifecycle_figures = '{}'::jsonb WHERE id = %s",
+                env.company.id,
+            )
+        )
+        return env.company.id
+
+    return in_transaction(registry, kept)
+
+
+def test_daily_recomputation_done_again_after_a_concurrent_update(
+    registry, monkeypatch, caplog
+):
+    """The daily recomputation forgets the company's figures of the day while
+    a queue worker commits them: it meets a serialization failure and is done
+    again in a new transaction; every client is queued, the scheduled action
+    does not fail and nothing is logged as an error."""
+    company_id = keep_figures(registry)
+    clients = in_transaction(registry, lambda env: create_clients(env, "Daily", 2).ids)
+    done_again(
+        registry,
+        monkeypatch,
+        caplog,
+        company_id,
+        before=("crm.lifecycle.engine", "_forget_figures"),
+        cron=("crm.lifecycle.engine", "_cron_enqueue_all_clients"),
+        what="daily recomputation",
+    )
+    with registry.cursor() as cr:
+        env = make_env(cr)
+        assert env.company.id == company_id
+        assert not env.company.lifecycle_figures
+        queued = env["crm.lifecycle.queue"].search(
+            [("partner_id", "in", clients), ("company_id", "=", company_id)]
+        )
+        assert sorted(queued.partner_id.ids) == sorted(clients)
+        # the other tests find the queue as they left it: drained
+        env["crm.lifecycle.engine"]._process_queue()
+
+
+def test_month_end_done_again_after_a_concurrent_update(registry, monkeypatch, caplog):
+    """The daily month-end action computes a missing month end and forgets
+    the company's figures of the day while a queue worker commits them: it
+    meets a serialization failure and the company's month ends are done
+    again in a new transaction; the snapshot is there, the scheduled action
+    does not fail and nothing is logged as an error."""
+    company_id = keep_figures(registry)
+
+    def previous_month_end(env):
+        today = fields.Date.context_today(env["res.partner"])
+        previous = today.replace(day=1) - timedelta(days=1)
+        # the server was down on that day: no snapshot of it
+        env.cr.execute(
+            SQL(
+                "DELETE FROM crm_lifecycle_snapshot WHERE date = %s",
+                previous,
+            )
+        )
+        # a client of the company on that day
+        client = create_clients(env, "Month end", 1)
+        env.cr.execute(
+            SQL(
+                "UPDATE res_partner SET create_date = %s WHERE id = %s",
+                previous - timedelta(days=10),
+                client.id,
+            )
+        )
+        return previous, client.id
+
+    previous, client = in_transaction(registry, previous_month_end)
+    done_again(
+        registry,
+        monkeypatch,
+        caplog,
+        company_id,
+        before=("crm.lifecycle.snapshot", "_end_rebuild"),
+        cron=("crm.lifecycle.snapshot", "_cron_take_month_end"),
+        what="month-end snapshot",
+    )
+    with registry.cursor() as cr:
+        # the month end is there (none before the scheduled action)
+        snapshot = make_env(cr)["crm.lifecycle.snapshot"].search(
+            [
+                ("partner_id", "=", client),
+                ("company_id", "=", company_id),
+                ("date", "=", previous),
+            ]
+        )
+        assert snapshot.stage_id.code == "target"

@@ -124,6 +124,7 @@ def test_engine_queue_playbook_methods_refused(world, role):
     for model, method, args in [
         ("crm.lifecycle.engine", "_recompute", [[world["own"]]]),
         ("crm.lifecycle.engine", "_enqueue_all_clients", []),
+        ("crm.lifecycle.engine", "_cron_enqueue_all_clients", []),
         ("crm.lifecycle.engine", "_process_queue", []),
         ("crm.lifecycle.playbook", "_run_playbooks", []),
     ]:

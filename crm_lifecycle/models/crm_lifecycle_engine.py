@@ -130,6 +130,15 @@ class CrmLifecycleEngine(models.AbstractModel):
                     self.env.invalidate_all()
 
     @api.model
+    def _cron_enqueue_all_clients(self):
+        """The daily recomputation (``_enqueue_all_clients``), committed. It
+        writes the companies' rows (their figures of the day forgotten), as
+        the queue's workers do when they keep them: after a serialization
+        failure it is rolled back and done again in a new transaction, not
+        left to fail the scheduled action."""
+        self._commit_retrying(self._enqueue_all_clients, "daily recomputation")
+
+    @api.model
     def _enqueue_all_clients(self):
         """Queue every client of every company; the cron does the work."""
         partners = self.env["res.partner"].sudo().search(self._client_domain())

@@ -236,17 +236,31 @@ class CrmLifecycleSnapshot(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _cron_take_month_end(self):
-        """Daily: on a month end, the snapshot of that day; a previous month
-        end without snapshot (the server was down) is computed as of then."""
+        """Daily: the month ends of each company (``_take_month_ends``),
+        committed company by company. They write the company's row (the
+        figures of the day, kept or forgotten), as the queue's workers do:
+        after a serialization failure a company's month ends are rolled back
+        and done again in a new transaction, not left to fail the scheduled
+        action."""
+        engine = self.env["crm.lifecycle.engine"]
         for company in self.env["res.company"].sudo().search([]):
-            today = fields.Date.context_today(self.with_company(company))
-            if today == month_end(today):
-                self._take_month_end(company, today)
-            previous = today.replace(day=1) - timedelta(days=1)
-            if not self.sudo().search_count(
-                [("company_id", "=", company.id), ("date", "=", previous)], limit=1
-            ):
-                self._rebuild_dates(company, [previous])
+            engine._commit_retrying(
+                lambda company=company: self._take_month_ends(company),
+                "month-end snapshot",
+            )
+
+    @api.model
+    def _take_month_ends(self, company):
+        """On a month end, the snapshot of that day; a previous month end
+        without snapshot (the server was down) is computed as of then."""
+        today = fields.Date.context_today(self.with_company(company))
+        if today == month_end(today):
+            self._take_month_end(company, today)
+        previous = today.replace(day=1) - timedelta(days=1)
+        if not self.sudo().search_count(
+            [("company_id", "=", company.id), ("date", "=", previous)], limit=1
+        ):
+            self._rebuild_dates(company, [previous])
 
     @api.model
     def _cron_rebuild(self):

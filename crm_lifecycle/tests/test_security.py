@@ -234,7 +234,9 @@ class TestSecurity(LifecycleCase):
         for model, method in [
             ("crm.lifecycle.engine", "_recompute"),
             ("crm.lifecycle.engine", "_enqueue_all_clients"),
+            ("crm.lifecycle.engine", "_cron_enqueue_all_clients"),
             ("crm.lifecycle.engine", "_process_queue"),
+            ("crm.lifecycle.snapshot", "_cron_take_month_end"),
             ("crm.lifecycle.playbook", "_run_playbooks"),
         ]:
             # what the RPC dispatcher checks before calling

@@ -311,7 +311,7 @@ class TestSnapshot(LifecycleCase):
             self.paid_invoice(client, 700.0, self.months[0] + timedelta(days=4))
         # the day after a month end without snapshot: computed as of then
         with self.at(1, 2):
-            self.Snapshot._cron_take_month_end()
+            self.Snapshot._take_month_ends(self.company)
         [snapshot] = self.Snapshot.search([("partner_id", "=", client.id)])
         self.assertEqual(snapshot.date, self.ends[0])
         self.assertEqual(snapshot.stage_id, self.stage["new_customer"])
@@ -319,7 +319,7 @@ class TestSnapshot(LifecycleCase):
         # on a month end: the snapshot of that day
         with freeze_time(datetime.combine(self.ends[1], time(12))):
             self.engine._process_queue()
-            self.Snapshot._cron_take_month_end()
+            self.Snapshot._take_month_ends(self.company)
         snapshots = self.Snapshot.search([("partner_id", "=", client.id)])
         self.assertEqual(snapshots.mapped("date"), [self.ends[1], self.ends[0]])
         self.assertEqual(snapshots[0].paid_revenue, 700.0)

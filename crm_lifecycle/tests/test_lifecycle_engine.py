@@ -1,4 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import gc
+
 from freezegun import freeze_time
 
 from odoo import Command, fields
@@ -6,6 +8,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
+from ..models.crm_lifecycle_engine import collection_paused
 from .common import LifecycleCase
 
 # queries of one engine batch (JIT off, metrics, stage, level, RFM, value,
@@ -345,3 +348,22 @@ class TestLifecycleEngine(LifecycleCase):
             self.assertEqual(self.stage_of(first), "new_customer")
             self.assertEqual(first.loyalty_level_id, self.level["bronze"])
         self.assertEqual(self.stage_of(partners[300]), "prospect")
+
+    def test_batch_leaves_the_garbage_collector_as_found(self):
+        """A batch pauses the process's garbage collector and switches it
+        on again, failed or not; paused by another thread, it stays so."""
+        self.assertTrue(gc.isenabled())
+        partner = self.env["res.partner"].create({"name": "Paused", "is_company": True})
+        self.recompute(partner)
+        self.assertTrue(gc.isenabled())
+        with self.assertRaises(ValueError), collection_paused():
+            self.assertFalse(gc.isenabled())
+            raise ValueError("the batch failed")
+        self.assertTrue(gc.isenabled())
+        gc.disable()
+        try:
+            with collection_paused():
+                pass
+            self.assertFalse(gc.isenabled())
+        finally:
+            gc.enable()

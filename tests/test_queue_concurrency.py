@@ -319,18 +319,22 @@ def test_concurrent_update_of_a_client_row_is_not_logged(registry, caplog):
 
 def done_again(registry, monkeypatch, caplog, company_id, before, cron, what):
     """Run the scheduled action ``cron`` ((model, method)) in a transaction
-    of its own, where the first call of ``before`` ((model, method)) is
-    preceded by the commit of an update of the company's row in another
-    transaction, after the snapshot of the action's (a queue worker keeping
-    the figures of the day). The action does not fail, nothing is logged as
-    an error and ``what`` was rolled back on a serialization failure and
-    done again."""
+    of its own, where the first call of ``before`` ((model, method), whose
+    first argument is companies) for the company ``company_id`` is preceded
+    by the commit of an update of the company's row in another transaction,
+    after the snapshot of the action's (a queue worker keeping the figures of
+    the day). The action does not fail, nothing is logged as an error and
+    ``what`` was rolled back on a serialization failure and done again.
+
+    The action may handle other companies first, in an order of the
+    database's: an update made at their turn would be committed before the
+    company's own transaction starts and would not conflict."""
     Model = registry[before[0]]
     original = getattr(Model, before[1])
     updated = []
 
-    def after_a_concurrent_update(self, *args):
-        if not updated:
+    def after_a_concurrent_update(self, companies, *args):
+        if not updated and company_id in companies.ids:
             self.env.cr.execute(SQL("SELECT 1"))
             with registry.cursor() as worker:
                 worker.execute(
@@ -341,7 +345,7 @@ def done_again(registry, monkeypatch, caplog, company_id, before, cron, what):
                     )
                 )
             updated.append(True)
-        return original(self, *args)
+        return original(self, companies, *args)
 
     monkeypatch.setattr(Model, before[1], after_a_concurrent_update)
     caplog.clear()

@@ -69,7 +69,19 @@ def json_rows(model, names, rows, keys=()):
     )
 
 
-def json_columns(model, values, keys=()):
+def json_array(column, places=None):
+    """The JSON array of the values of ``column``; numbers rounded to
+    ``places`` decimal places when given (``_column_converter``), written
+    in fixed-point notation: the same numbers, in less than half the time
+    the JSON encoder takes to find the shortest text of each float."""
+    if places is None:
+        return json.dumps(column, default=str)
+    spec = f".{places}f"
+    texts = ("null" if value is None else format(value, spec) for value in column)
+    return f"[{','.join(texts)}]"
+
+
+def json_columns(model, values, keys=(), digits=None):
     """SQL of rows given column by column, ``values`` ({name: [value of each
     row]}), as a row source aliased ``v``: the names of ``keys`` ((name, SQL
     type) pairs) typed as given, the others stored fields of ``model`` typed
@@ -77,7 +89,9 @@ def json_columns(model, values, keys=()):
     each column travels as a JSON array, the arrays zipped by ``ROWS FROM``
     (the names are not repeated in every row, and no ``jsonb`` tree is
     built: a third of the time of a batch's INSERT of client rows went to
-    both)."""
+    both). ``digits`` ({name: decimal places}, ``_column_digits``): the
+    columns of numbers already rounded to that many places (``json_array``)."""
+    digits = digits or {}
     types = dict(keys)
     columns = [
         (name, types.get(name) or model._fields[name].column_type[1]) for name in values
@@ -96,9 +110,9 @@ def json_columns(model, values, keys=()):
         SQL(", ").join(
             SQL(
                 "json_array_elements_text(%s::json)",
-                json.dumps(column, default=str),
+                json_array(column, digits.get(name)),
             )
-            for column in values.values()
+            for name, column in values.items()
         ),
         SQL(", ").join(SQL.identifier(name) for name in values),
     )
@@ -356,7 +370,12 @@ class CrmLifecycleClient(models.Model):
                 values=SQL(", ").join(SQL.identifier("v", name) for name in columns),
                 uid=self.env.uid,
                 now=now,
-                rows=json_columns(self, payload, keys=[("partner_id", "int4")]),
+                rows=json_columns(
+                    self,
+                    payload,
+                    keys=[("partner_id", "int4")],
+                    digits=self._column_digits(columns, company.currency_id),
+                ),
                 assignments=SQL(", ").join(
                     SQL("%s = EXCLUDED.%s", SQL.identifier(name), SQL.identifier(name))
                     for name in columns
@@ -399,6 +418,12 @@ class CrmLifecycleClient(models.Model):
             else:
                 kinds.get(field.type, kinds["other"]).append(name)
         return (*kinds.values(), rounded)
+
+    @api.model
+    def _column_digits(self, columns, currency):
+        """{column: decimal places} of the numbers of ``columns`` that
+        ``_column_converter`` rounds (``json_columns`` sends them as such)."""
+        return dict(self._column_kinds(columns, currency)[-1])
 
     @api.model
     def _column_converter(self, columns, currency):

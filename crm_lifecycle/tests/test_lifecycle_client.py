@@ -93,6 +93,53 @@ class TestLifecycleClient(LifecycleCase):
             messages,
         )
 
+    def test_amounts_are_stored_as_rounded_and_compare_equal(self):
+        """The amounts and days the engine writes (sent in fixed-point
+        notation) are stored as the numbers rounded as their columns keep
+        them, halves and signs included, and the same values written again
+        change nothing."""
+        client = self.create_client("Rounded")
+        Client = self.env["crm.lifecycle.client"]
+        places = self.company.currency_id.decimal_places
+        values = {
+            "paid_revenue": 2.675,
+            "invoiced_revenue": 1234567.891,
+            "receivable_open": -0.004,
+            "receivable_overdue": -1234.5678,
+            "clv": None,
+            "avg_days_to_pay": 12.345,
+            "purchase_interval_days": 1e-9,
+        }
+        row = {**Client._empty_state(), **values}
+        self.assertEqual(
+            Client._write_states(self.company, {client.id: row}), [client.id]
+        )
+        self.env.cr.execute(
+            "SELECT paid_revenue, invoiced_revenue, receivable_open,"
+            " receivable_overdue, clv, avg_days_to_pay, purchase_interval_days"
+            " FROM crm_lifecycle_client WHERE partner_id = %s AND company_id = %s",
+            [client.id, self.company.id],
+        )
+        stored = [float(value) for value in self.env.cr.fetchone()]
+        self.assertEqual(
+            stored,
+            [
+                round(2.675, places),
+                round(1234567.891, places),
+                0.0,
+                round(-1234.5678, places),
+                0.0,
+                round(12.345, 2),
+                0.0,
+            ],
+        )
+        # compared in SQL, then with the stored state in Python
+        self.assertEqual(Client._write_states(self.company, {client.id: row}), [])
+        states = Client._read_states([client.id], self.company)
+        self.assertEqual(
+            Client._write_states(self.company, {client.id: row}, states), []
+        )
+
     def computed(self):
         """The ids of the clients the engine computes from now on (their
         metrics read), in order."""

@@ -183,54 +183,58 @@ class CrmLifecycleEngine(models.AbstractModel):
         self.env.cr.execute(
             SQL(
                 """
-                WITH doc AS MATERIALIZED (%(documents)s),
-                client AS (
-                    SELECT partner_id,
-                           %(today)s - max(invoice_date) FILTER (
-                               WHERE is_purchase) AS recency,
-                           count(*) FILTER (WHERE is_purchase) AS frequency,
-                           sum(paid) AS monetary
+                WITH doc AS (%(documents)s),
+                dated AS (
+                    -- each document with its client's first purchase
+                    SELECT partner_id, invoice_date, is_purchase, paid,
+                           min(invoice_date) FILTER (WHERE is_purchase)
+                               OVER (PARTITION BY partner_id) AS first_date
                       FROM doc
-                     WHERE invoice_date > %(start)s
+                ),
+                client AS (
+                    -- one pass over the documents, grouped by client: the
+                    -- last ``months`` months (RFM), the first twelve months
+                    -- after the first purchase, the two last years
+                    SELECT %(today)s - max(invoice_date) FILTER (
+                               WHERE is_purchase AND invoice_date > %(start)s)
+                               AS recency,
+                           count(*) FILTER (
+                               WHERE is_purchase AND invoice_date > %(start)s)
+                               AS frequency,
+                           sum(paid) FILTER (WHERE invoice_date > %(start)s)
+                               AS monetary,
+                           bool_or(is_purchase AND invoice_date > %(start)s)
+                               AS recent_customer,
+                           min(first_date) AS first_date,
+                           sum(paid) FILTER (
+                               WHERE invoice_date < first_date + interval '12 months')
+                               AS first_year_value,
+                           bool_or(is_purchase
+                                   AND invoice_date > %(two_years_ago)s
+                                   AND invoice_date <= %(year_ago)s) AS in_base,
+                           bool_or(is_purchase AND invoice_date > %(year_ago)s)
+                               AS bought_last_year
+                      FROM dated
                      GROUP BY partner_id
-                    HAVING bool_or(is_purchase)
-                ),
-                purchase AS (
-                    SELECT partner_id, invoice_date FROM doc WHERE is_purchase
-                ),
-                first AS (
-                    SELECT partner_id, min(invoice_date) AS first_date
-                      FROM purchase GROUP BY partner_id
-                ),
-                first_year AS (
-                    SELECT f.partner_id, f.first_date, sum(d.paid) AS value
-                      FROM first f
-                      JOIN doc d ON d.partner_id = f.partner_id
-                       AND d.invoice_date < f.first_date + interval '12 months'
-                     GROUP BY f.partner_id, f.first_date
-                ),
-                base AS (
-                    SELECT DISTINCT partner_id FROM purchase
-                     WHERE invoice_date > %(two_years_ago)s
-                       AND invoice_date <= %(year_ago)s
                 )
-                SELECT (SELECT percentile_disc(%(quintiles)s::float[])
-                                   WITHIN GROUP (ORDER BY recency)
-                          FROM client),
-                       (SELECT percentile_disc(%(quintiles)s::float[])
-                                   WITHIN GROUP (ORDER BY frequency)
-                          FROM client),
-                       (SELECT percentile_disc(%(quintiles)s::float[])
-                                   WITHIN GROUP (ORDER BY monetary)
-                          FROM client),
-                       (SELECT count(*) FROM base),
-                       (SELECT count(DISTINCT partner_id) FROM purchase
-                         WHERE invoice_date > %(year_ago)s
-                           AND partner_id IN (SELECT partner_id FROM base)),
+                SELECT percentile_disc(%(quintiles)s::float[])
+                           WITHIN GROUP (ORDER BY recency)
+                           FILTER (WHERE recent_customer),
+                       percentile_disc(%(quintiles)s::float[])
+                           WITHIN GROUP (ORDER BY frequency)
+                           FILTER (WHERE recent_customer),
+                       percentile_disc(%(quintiles)s::float[])
+                           WITHIN GROUP (ORDER BY monetary)
+                           FILTER (WHERE recent_customer),
+                       count(*) FILTER (WHERE in_base),
+                       count(*) FILTER (WHERE in_base AND bought_last_year),
                        coalesce(
-                           (SELECT avg(value) FROM first_year
-                             WHERE first_date <= %(year_ago)s),
-                           (SELECT avg(value) FROM first_year), 0)
+                           avg(first_year_value) FILTER (
+                               WHERE first_date <= %(year_ago)s),
+                           avg(first_year_value) FILTER (
+                               WHERE first_date IS NOT NULL),
+                           0)
+                  FROM client
                 """,
                 documents=self._documents(company, as_of=today),
                 today=today,

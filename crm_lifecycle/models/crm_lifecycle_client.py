@@ -89,8 +89,9 @@ def json_columns(model, values, keys=(), digits=None):
     each column travels as a JSON array, the arrays zipped by ``ROWS FROM``
     (the names are not repeated in every row, and no ``jsonb`` tree is
     built: a third of the time of a batch's INSERT of client rows went to
-    both). ``digits`` ({name: decimal places}, ``_column_digits``): the
-    columns of numbers already rounded to that many places (``json_array``)."""
+    both). ``digits`` ({name: decimal places}, as ``_column_converter``
+    gives them): the columns of numbers already rounded to that many places
+    (``json_array``)."""
     digits = digits or {}
     types = dict(keys)
     columns = [
@@ -318,7 +319,7 @@ class CrmLifecycleClient(models.Model):
         ``_read_states`` gives them), rows equal to them are not even sent.
         Returns the ids of the partners written."""
         columns = self._state_columns()
-        convert = self._column_converter(columns, company.currency_id)
+        convert, digits = self._column_converter(columns, company.currency_id)
         states = states or {}
         partner_ids = list(rows)
         new = convert(rows.values())
@@ -374,7 +375,7 @@ class CrmLifecycleClient(models.Model):
                     self,
                     payload,
                     keys=[("partner_id", "int4")],
-                    digits=self._column_digits(columns, company.currency_id),
+                    digits=digits,
                 ),
                 assignments=SQL(", ").join(
                     SQL("%s = EXCLUDED.%s", SQL.identifier(name), SQL.identifier(name))
@@ -420,19 +421,14 @@ class CrmLifecycleClient(models.Model):
         return (*kinds.values(), rounded)
 
     @api.model
-    def _column_digits(self, columns, currency):
-        """{column: decimal places} of the numbers of ``columns`` that
-        ``_column_converter`` rounds (``json_columns`` sends them as such)."""
-        return dict(self._column_kinds(columns, currency)[-1])
-
-    @api.model
     def _column_converter(self, columns, currency):
         """A function giving, for a list of dicts of values (missing, None or
         False: empty), {column: [value of each dict]} of ``columns`` as the
         engine stores them: numbers rounded as their columns keep them, so
         that the same result twice compares equal to what is stored. One
         comprehension per column, not a dict per row (it runs for every
-        column of every client of a run)."""
+        column of every client of a run). With it, {column: decimal places}
+        of the numbers it rounds (``json_columns`` sends them as such)."""
         many2one, integer, boolean, other, rounded = self._column_kinds(
             columns, currency
         )
@@ -462,7 +458,7 @@ class CrmLifecycleClient(models.Model):
             # in the order of ``columns``
             return {name: values[name] for name in columns}
 
-        return convert
+        return convert, dict(rounded)
 
     @api.model
     def _forget(self, partners, company):

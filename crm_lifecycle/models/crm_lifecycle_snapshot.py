@@ -489,13 +489,14 @@ class CrmLifecycleSnapshot(models.Model):
                 }
             )
         Client = self.env["crm.lifecycle.client"]
-        columns = list(CLIENT_COLUMNS)
-        convert = Client._column_converter(columns, company.currency_id)
+        convert, digits = Client._column_converter(
+            list(CLIENT_COLUMNS), company.currency_id
+        )
         source = json_columns(
             Client,
             {"partner_id": list(results), **convert(results.values())},
             keys=[("partner_id", "int4")],
-            digits=Client._column_digits(columns, company.currency_id),
+            digits=digits,
         )
         return self._upsert(company, date, source, list(results))
 

@@ -20,7 +20,7 @@ from odoo.tools import SQL, split_every
 from odoo.tools.mail import generate_tracking_message_id
 
 from .. import series
-from .crm_lifecycle_client import json_rows, visible_in
+from .crm_lifecycle_client import id_array, json_rows, visible_in
 from .crm_lifecycle_stage import BUILTIN_CODES, CHURN_CODES
 
 _logger = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 "SELECT DISTINCT commercial_partner_id FROM res_partner"
                 " WHERE id = ANY(%s) AND commercial_partner_id IS NOT NULL"
                 " ORDER BY commercial_partner_id",
-                partners.ids,
+                id_array(partners.ids),
             )
         )
         # the partners of users and companies are no clients
@@ -538,7 +538,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                         "date_closed",
                     ),
                 ),
-                partners=list(partner_ids),
+                partners=id_array(partner_ids),
                 companies=companies,
                 accounts=context["receivable_accounts"],
                 today=today,
@@ -859,7 +859,9 @@ class CrmLifecycleEngine(models.AbstractModel):
         as_of = self._as_of(company, as_of)
         companies = self._company_tree(company)
         if partner_ids is not None:
-            partner_filter = SQL("AND m.commercial_partner_id = ANY(%s)", partner_ids)
+            partner_filter = SQL(
+                "AND m.commercial_partner_id = ANY(%s)", id_array(partner_ids)
+            )
             # a batch: the reconciliations of each of its documents, by index
             settled = SQL(
                 """
@@ -1089,7 +1091,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 lines(
                     SQL(
                         "l.reconciled AND p.commercial_partner_id = ANY(%s)",
-                        sorted(settled_later),
+                        id_array(sorted(settled_later)),
                     )
                 ),
             )
@@ -1130,7 +1132,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                  GROUP BY partner_id
                 """,
                 companies=self._company_tree(company),
-                partners=list(partner_ids),
+                partners=id_array(partner_ids),
                 today=today,
                 source=source,
             )
@@ -1188,7 +1190,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                  GROUP BY partner_id
                 """,
                 companies=self._company_tree(company),
-                partners=partner_ids,
+                partners=id_array(partner_ids),
                 closed=closed,
                 created=created,
             )
@@ -1216,7 +1218,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         self.env.cr.execute(
             SQL(
                 "SELECT id FROM res_partner WHERE id = ANY(%s) AND %s ORDER BY id",
-                partners.ids,
+                id_array(partners.ids),
                 visible_in(SQL("company_id"), company.id),
             )
         )
@@ -1291,7 +1293,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                  ORDER BY partner_id, date DESC, id DESC
                 """,
                 company=company.id,
-                partners=list(partner_ids),
+                partners=id_array(partner_ids),
                 written=SQL("AND date < %s", end) if end else SQL(),
             )
         )
@@ -1710,7 +1712,10 @@ class CrmLifecycleEngine(models.AbstractModel):
         # one column, not the prefetch of every field of the partners
         self.env["res.partner"].flush_model(["lang"])
         self.env.cr.execute(
-            SQL("SELECT id, lang FROM res_partner WHERE id = ANY(%s)", partners.ids)
+            SQL(
+                "SELECT id, lang FROM res_partner WHERE id = ANY(%s)",
+                id_array(partners.ids),
+            )
         )
         default = None
         languages = {}

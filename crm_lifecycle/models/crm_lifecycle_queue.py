@@ -3,7 +3,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
-from .crm_lifecycle_client import visible_in
+from .crm_lifecycle_client import id_array, visible_in
 
 # Namespace of the advisory locks a worker holds on the clients it computes.
 LOCK_NAMESPACE = 0x4C43  # "LC"
@@ -149,7 +149,7 @@ class CrmLifecycleQueue(models.Model):
                         WHERE q.partner_id = p.id AND q.company_id = c.id)
                 """,
                 visible_in(SQL("p.company_id"), SQL("c.id")),
-                list(partner_ids),
+                id_array(partner_ids),
             )
         )
         return self.env.cr.rowcount
@@ -206,7 +206,7 @@ class CrmLifecycleQueue(models.Model):
                     "DELETE FROM crm_lifecycle_queue"
                     " WHERE company_id = %s AND partner_id = ANY(%s)",
                     company.id,
-                    partner_ids,
+                    id_array(partner_ids),
                 ),
                 # a concurrent update fails the batch, taken again: not logged
                 log_exceptions=False,

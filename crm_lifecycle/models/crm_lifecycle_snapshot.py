@@ -10,7 +10,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL, create_index, split_every
 
 from .. import series
-from .crm_lifecycle_client import json_columns, visible_in
+from .crm_lifecycle_client import id_array, json_columns, visible_in
 from .crm_lifecycle_engine import METRIC_FIELDS
 
 _logger = logging.getLogger(__name__)
@@ -322,7 +322,7 @@ class CrmLifecycleSnapshot(models.Model):
                           AND q.partner_id = c.partner_id)
                 """,
                 company=company.id,
-                clients=clients,
+                clients=id_array(clients),
             )
         )
         current = [row[0] for row in self.env.cr.fetchall()]
@@ -331,7 +331,7 @@ class CrmLifecycleSnapshot(models.Model):
             " WHERE company_id = %s AND partner_id = ANY(%s)) v",
             SQL(", ").join(SQL.identifier(name) for name in CLIENT_COLUMNS),
             company.id,
-            current,
+            id_array(current),
         )
         count = self._upsert(company, date, source, None)
         others = sorted(set(clients) - set(current))
@@ -461,7 +461,7 @@ class CrmLifecycleSnapshot(models.Model):
                           AND m.invoice_date <= %(date)s))
                  ORDER BY p.id
                 """,
-                partners=list(partner_ids),
+                partners=id_array(partner_ids),
                 visible=visible_in(SQL("p.company_id"), company.id),
                 end=end,
                 companies=engine._company_tree(company),

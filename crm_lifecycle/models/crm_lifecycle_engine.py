@@ -873,7 +873,9 @@ class CrmLifecycleEngine(models.AbstractModel):
                        AND l.display_type = 'payment_term'
                 ) s ON TRUE
                 """,
-                sides=self._reconciliation_sides(as_of, SQL("l.id")),
+                sides=self._reconciliation_sides(
+                    as_of, SQL("l.id"), SQL("m.amount_total_signed")
+                ),
             )
         else:
             partner_filter = SQL()
@@ -928,23 +930,35 @@ class CrmLifecycleEngine(models.AbstractModel):
             settled=settled,
         )
 
-    def _reconciliation_sides(self, as_of, line=None):
+    def _reconciliation_sides(self, as_of, line=None, total=None):
         """SQL of the reconciliations dated on or before ``as_of``, once from
         each of their sides: (line_id, amount, max_date), the debit side and
         the credit side each by its own index; only those of the line
-        ``line`` (an SQL expression) when given."""
+        ``line`` (an SQL expression) when given.
+
+        ``total`` (an SQL expression: the signed total of the line's
+        document), when given, leaves out the side the line cannot be on:
+        a reconciliation debits the line whose balance is positive, and the
+        receivable lines of a customer document have the sign of its total
+        (Odoo posts no invoice with a negative total): an invoice's lines
+        are looked up as debits only, a credit note's as credits only, both
+        sides for a total of zero. Half the lookups of a batch's
+        reconciliations found nothing: the other side."""
         return SQL(" UNION ALL ").join(
             SQL(
                 "SELECT %(side)s AS line_id, r.amount, r.max_date"
                 " FROM account_partial_reconcile r"
-                " WHERE r.max_date <= %(as_of)s %(of_line)s",
+                " WHERE r.max_date <= %(as_of)s %(of_line)s %(signed)s",
                 side=SQL.identifier("r", side),
                 as_of=as_of,
                 of_line=SQL("AND %s = %s", SQL.identifier("r", side), line)
                 if line is not None
                 else SQL(),
+                signed=SQL(f"AND %s {operator} 0", total)
+                if total is not None
+                else SQL(),
             )
-            for side in ("debit_move_id", "credit_move_id")
+            for side, operator in (("debit_move_id", ">="), ("credit_move_id", "<="))
         )
 
     def _company_tree(self, company):

@@ -1080,7 +1080,8 @@ class CrmLifecycleEngine(models.AbstractModel):
             # by index (a lookup per contact, not a scan of every line)
             return SQL(
                 """
-                SELECT l.id, l.balance, l.date, l.date_maturity, l.company_id
+                SELECT l.id, l.balance, l.amount_residual, l.date,
+                       l.date_maturity, l.company_id
                   FROM account_move_line l
                  WHERE l.partner_id = p.id
                    AND l.account_id = ANY(%s)
@@ -1091,8 +1092,25 @@ class CrmLifecycleEngine(models.AbstractModel):
                 condition,
             )
 
+        # what is left of a line as of ``today``: its balance less its
+        # reconciliations dated on or before it
+        as_of_residual = SQL(
+            """
+            l.balance
+            - coalesce((SELECT sum(r.amount)
+                          FROM account_partial_reconcile r
+                         WHERE r.debit_move_id = l.id
+                           AND r.max_date <= %(today)s), 0)
+            + coalesce((SELECT sum(r.amount)
+                          FROM account_partial_reconcile r
+                         WHERE r.credit_move_id = l.id
+                           AND r.max_date <= %(today)s), 0)
+            """,
+            today=today,
+        )
         if settled_later is None:
             source = lines(SQL("TRUE"))
+            residual = as_of_residual
         else:
             source = SQL(
                 "%s UNION ALL %s",
@@ -1109,6 +1127,16 @@ class CrmLifecycleEngine(models.AbstractModel):
                     )
                 ),
             )
+            # today, a client without a reconciliation dated later has all
+            # the reconciliations of its lines dated on or before today: what
+            # is left of a line is Odoo's residual (the same sum), not
+            # summed again from its reconciliations (two lookups per line)
+            residual = SQL(
+                "CASE WHEN p.commercial_partner_id = ANY(%s) THEN %s"
+                " ELSE l.amount_residual END",
+                id_array(sorted(settled_later)),
+                as_of_residual,
+            )
         return self._fetch(
             SQL(
                 """
@@ -1116,16 +1144,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 -- not once per aggregate that reads it
                 WITH line AS MATERIALIZED (
                     SELECT p.commercial_partner_id AS partner_id, l.date_maturity,
-                           l.balance
-                           - coalesce((SELECT sum(r.amount)
-                                         FROM account_partial_reconcile r
-                                        WHERE r.debit_move_id = l.id
-                                          AND r.max_date <= %(today)s), 0)
-                           + coalesce((SELECT sum(r.amount)
-                                         FROM account_partial_reconcile r
-                                        WHERE r.credit_move_id = l.id
-                                          AND r.max_date <= %(today)s), 0)
-                               AS residual
+                           %(residual)s AS residual
                       FROM res_partner p
                       JOIN LATERAL (%(source)s) l ON TRUE
                      WHERE p.commercial_partner_id = ANY(%(partners)s)
@@ -1149,6 +1168,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 partners=id_array(partner_ids),
                 today=today,
                 source=source,
+                residual=residual,
             )
         )
 

@@ -83,20 +83,33 @@ def json_array(column, places=None):
     in fixed-point notation: the same numbers, in less than half the time
     the JSON encoder takes to find the shortest text of each float. Dates
     and datetimes (a column holds one kind of value: its first one tells)
-    are written in ISO format by their own method, not by the encoder
-    calling back ``str`` for each: a third less time."""
+    are written in ISO format by their own method, and empty values as
+    ``null``, not by the encoder called for each value (``json.dumps`` of
+    one ``None`` costs as much as writing ten dates). Without an empty
+    value, each kind is written by one ``map`` of its method."""
+    empty = None in column
     if places is not None:
-        spec = f".{places}f"
-        texts = ("null" if value is None else format(value, spec) for value in column)
-    elif isinstance(next((v for v in column if v is not None), None), date):
-        texts = (
-            f'"{value.isoformat()}"'
-            if isinstance(value, date)
-            else json.dumps(value, default=str)
-            for value in column
-        )
-    else:
+        if empty:
+            spec = f".{places}f"
+            texts = [
+                "null" if value is None else format(value, spec) for value in column
+            ]
+        else:
+            texts = map(f"{{:.{places}f}}".format, column)
+        return f"[{','.join(texts)}]"
+    first = next((value for value in column if value is not None), None)
+    if not isinstance(first, date):
         return json.dumps(column, default=str)
+    if not empty and all(type(value) is type(first) for value in column):
+        return '["' + '","'.join(map(type(first).isoformat, column)) + '"]'
+    texts = [
+        "null"
+        if value is None
+        else f'"{value.isoformat()}"'
+        if isinstance(value, date)
+        else json.dumps(value, default=str)
+        for value in column
+    ]
     return f"[{','.join(texts)}]"
 
 

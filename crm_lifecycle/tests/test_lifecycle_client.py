@@ -1,10 +1,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from datetime import date, datetime
+
 from dateutil.relativedelta import relativedelta
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.tests import Form, tagged
+from odoo.tools import SQL
 
+from ..models.crm_lifecycle_client import json_columns
 from .common import LifecycleCase
 
 # A run over clients whose facts did not change (the company's context,
@@ -16,6 +20,48 @@ SKIPPED_RUN_QUERIES = 17
 class TestLifecycleClient(LifecycleCase):
     """The client state lives in crm.lifecycle.client: one row per commercial
     partner and company, written only where something changed."""
+
+    def test_rows_travel_as_json_columns(self):
+        """The engine sends the values of the rows it writes as one JSON
+        array per column (``json_columns``): what PostgreSQL reads from
+        them is what was sent, empty values included, in columns of each
+        kind with and without one: dates, datetimes, amounts rounded to
+        their places, integers, booleans, text."""
+        values = {
+            "first_purchase_date": [date(2026, 1, 31), None, date(2025, 12, 1)],
+            "last_purchase_date": [
+                date(2026, 2, 1),
+                date(2024, 2, 29),
+                date(2026, 3, 1),
+            ],
+            "stage_date": [datetime(2026, 2, 1, 13, 5, 7), None, datetime(2026, 2, 2)],
+            "paid_revenue": [1234.5, None, 0.1],
+            "receivable_open": [10.0, 20.25, -3.5],
+            "purchase_count": [1, 0, 12],
+            "stage_locked": [True, False, False],
+            "facts_key": ['a"b\\c', None, "é"],
+        }
+        self.env.cr.execute(
+            SQL(
+                "SELECT %s FROM %s",
+                SQL(", ").join(SQL.identifier("v", name) for name in values),
+                json_columns(
+                    self.env["crm.lifecycle.client"],
+                    values,
+                    digits={"paid_revenue": 2, "receivable_open": 2},
+                ),
+            )
+        )
+        self.assertEqual(
+            dict(
+                zip(
+                    values,
+                    map(list, zip(*self.env.cr.fetchall(), strict=False)),
+                    strict=True,
+                )
+            ),
+            values,
+        )
 
     def client_rows(self, partners, company=None):
         return (

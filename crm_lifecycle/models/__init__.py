@@ -11,6 +11,7 @@ from . import res_users
 from . import res_groups
 from . import account_move
 from . import account_move_line
+from . import account_partial_reconcile
 from . import crm_lead
 from . import crm_loyalty_level
 from . import crm_rfm_segment

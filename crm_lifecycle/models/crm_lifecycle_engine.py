@@ -413,6 +413,11 @@ class CrmLifecycleEngine(models.AbstractModel):
           partner row, with the company's key (``_context_key``);
         - ``next_date``: the first day after ``today`` on which a document, a
           receivable line or a reconciliation dated in the future counts;
+        - ``settled_later``: whether a line of the client or of its contacts
+          has a reconciliation dated after ``today`` (a payment recorded
+          ahead of its date counts from that date): read for the batch, in
+          its transaction, not once per run (a payment registered between
+          two batches of a run counts in the next one);
         - ``stored_key`` and ``recheck_date``: those of its client row, as
           the engine last wrote them (None without a row); ``stored``: whether
           it has a row;
@@ -420,7 +425,6 @@ class CrmLifecycleEngine(models.AbstractModel):
           metrics' queries leave out the clients without any)."""
         if "key" not in context:
             context["key"] = self._context_key(context)
-            context["future_payments"] = self._future_payments(company, today)
             context["company_tree"] = self._company_tree(company)
             context["hash_record"] = self._has_hash_record()
         companies = context["company_tree"]
@@ -491,17 +495,34 @@ class CrmLifecycleEngine(models.AbstractModel):
                       ) l ON TRUE
                      WHERE p.commercial_partner_id = ANY(%(partners)s)
                      GROUP BY p.commercial_partner_id
+                ),
+                later AS (
+                    -- the reconciliations dated after today of the lines of
+                    -- the clients and their contacts, by the module's index
+                    -- of reconciliations by date (few are dated later)
+                    SELECT p.commercial_partner_id AS partner_id,
+                           min(r.max_date) AS next_date
+                      FROM account_partial_reconcile r
+                      JOIN account_move_line l
+                        ON l.id = r.debit_move_id OR l.id = r.credit_move_id
+                      JOIN res_partner p ON p.id = l.partner_id
+                     WHERE r.max_date > %(today)s
+                       AND l.company_id IN (%(companies)s)
+                       AND p.commercial_partner_id = ANY(%(partners)s)
+                     GROUP BY p.commercial_partner_id
                 )
                 SELECT p.id,
                        concat_ws(':', hashtext(p::text), doc.n, doc.h, line.n, line.h,
                                  lead.n, lead.h),
-                       least(doc.next_date, line.next_date),
+                       least(doc.next_date, line.next_date, later.next_date),
+                       later.partner_id IS NOT NULL,
                        c.facts_key, c.recheck_date, c.partner_id IS NOT NULL,
                        coalesce(doc.n, 0), coalesce(line.n, 0), coalesce(lead.n, 0)
                   FROM res_partner p
                   LEFT JOIN doc ON doc.partner_id = p.id
                   LEFT JOIN line ON line.partner_id = p.id
                   LEFT JOIN lead ON lead.partner_id = p.id
+                  LEFT JOIN later ON later.partner_id = p.id
                   LEFT JOIN LATERAL (
                       SELECT c.partner_id, c.facts_key, c.recheck_date
                         FROM crm_lifecycle_client c
@@ -546,13 +567,13 @@ class CrmLifecycleEngine(models.AbstractModel):
                 visible=visible_in(SQL("p.company_id"), company.id),
             )
         )
-        future = context["future_payments"]
         facts = {}
         for row in self.env.cr.fetchall():
             (
                 partner_id,
                 fingerprint_text,
                 next_date,
+                settled_later,
                 stored_key,
                 recheck_date,
                 stored,
@@ -563,10 +584,10 @@ class CrmLifecycleEngine(models.AbstractModel):
             key = hashlib.md5(
                 f"{context['key']}|{fingerprint_text}".encode(), usedforsecurity=False
             ).hexdigest()
-            dates = [day for day in (next_date, future.get(partner_id)) if day]
             facts[partner_id] = {
                 "key": key,
-                "next_date": min(dates, default=None),
+                "next_date": next_date,
+                "settled_later": settled_later,
                 "stored_key": stored_key,
                 "recheck_date": recheck_date,
                 "stored": stored,
@@ -583,29 +604,6 @@ class CrmLifecycleEngine(models.AbstractModel):
             SQL("SELECT current_setting('server_version_num')::int >= 140000")
         )
         return self.env.cr.fetchone()[0]
-
-    def _future_payments(self, company, today):
-        """{commercial partner id: date} of the first reconciliation dated
-        after ``today`` of the lines of each client and its contacts in
-        ``company`` (a payment recorded ahead of its date counts from that
-        date): one query per run."""
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT p.commercial_partner_id, min(r.max_date)
-                  FROM account_partial_reconcile r
-                  JOIN account_move_line l
-                    ON l.id = r.debit_move_id OR l.id = r.credit_move_id
-                  JOIN res_partner p ON p.id = l.partner_id
-                 WHERE r.max_date > %(today)s
-                   AND l.company_id IN (%(companies)s)
-                 GROUP BY p.commercial_partner_id
-                """,
-                today=today,
-                companies=self._company_tree(company),
-            )
-        )
-        return dict(self.env.cr.fetchall())
 
     def _context_key(self, context):
         """A fingerprint of what the results of every client of the company
@@ -752,7 +750,13 @@ class CrmLifecycleEngine(models.AbstractModel):
         clients that have what it reads."""
         ids = partners.ids
         metrics = {pid: self._empty_metrics() for pid in ids}
-        settled_later = context.get("future_payments")
+        # today: the clients with a reconciliation dated later (``_facts``);
+        # without facts every reconciliation is read
+        settled_later = (
+            None
+            if facts is None
+            else {pid for pid in ids if facts[pid]["settled_later"]}
+        )
 
         def having(count):
             if facts is None:
@@ -770,7 +774,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                 documents, company, today, context.get("windows", ())
             )
         if lines:
-            # today (``_facts`` read the later reconciliations for the day):
+            # today (``_facts`` read the later reconciliations of the batch):
             # the lines Odoo marks reconciled need no reading
             rows += self._query_receivables(
                 lines,
@@ -1066,7 +1070,7 @@ class CrmLifecycleEngine(models.AbstractModel):
         (``_receivable_accounts``, read when not given).
 
         ``settled_later`` (the clients with a reconciliation dated after
-        ``today``, ``_future_payments``), when given, says that ``today`` is
+        ``today``, ``_facts``), when given, says that ``today`` is
         the current day: a line Odoo marks reconciled of another client has
         all its reconciliations dated on or before today, so nothing of it is
         open today, and it is left out without being read: the open lines

@@ -15,7 +15,7 @@ from .common import LifecycleCase
 # logs; the receivable accounts, read once per run; the language of the
 # company for the notes of clients without one): its clients have documents
 # and leads, no open receivable line (no query of receivables)
-ENGINE_BATCH_QUERIES = 24
+ENGINE_BATCH_QUERIES = 23
 
 
 @tagged("post_install", "-at_install")
@@ -205,6 +205,33 @@ class TestLifecycleEngine(LifecycleCase):
             self.assertEqual(
                 as_of[client.id]["max_days_overdue"], client.max_days_overdue
             )
+
+    @freeze_time("2026-03-01")
+    def test_payment_dated_later_between_two_batches_of_a_run(self):
+        """A payment dated after today, registered between two batches of
+        one run (the queue's cron commits each batch, and a run keeps what
+        does not change from batch to batch), leaves its invoice open today
+        in the next batch, and the payment's date is one on which the client
+        is computed again: each batch reads the reconciliations dated later
+        of its own clients."""
+        first, ahead = self.create_client("First"), self.create_client("Paid ahead")
+        self.invoice(first, 100.0, "2026-02-01")
+        invoice = self.invoice(ahead, 400.0, "2026-02-10")
+        run = {}
+        self.engine._compute_batch(first, self.company, run)
+        self.assertEqual(first.receivable_open, 100.0)
+        self.pay(invoice, date="2026-03-05")
+        self.engine._compute_batch(ahead, self.company, run)
+        self.assertEqual(ahead.receivable_open, 400.0)
+        self.assertEqual(ahead.max_days_overdue, 19)
+        today = fields.Date.to_date("2026-03-01")
+        facts = self.engine._facts(
+            ahead.ids, self.company, today, run[self.company.id, today]
+        )
+        self.assertTrue(facts[ahead.id]["settled_later"])
+        self.assertEqual(
+            facts[ahead.id]["next_date"], fields.Date.to_date("2026-03-05")
+        )
 
     @freeze_time("2026-03-01")
     def test_metrics_read_only_clients_that_have_them(self):

@@ -22,6 +22,9 @@ ALLOWED = {
     "creates the module's index if missing (idempotent, no data).",
     ("account.move.line", "init"): "Odoo's schema hook, as above: it creates "
     "the index of payment term lines if missing (idempotent, no data).",
+    ("account.partial.reconcile", "init"): "Odoo's schema hook, as above: it "
+    "creates the index of reconciliations by date if missing (idempotent, no "
+    "data).",
     ("crm.lifecycle.snapshot", "init"): "Odoo's schema hook, as above: it "
     "creates the snapshots' index if missing (idempotent, no data).",
     ("crm.lifecycle.snapshot.total", "init"): "Odoo's schema hook, as above: "

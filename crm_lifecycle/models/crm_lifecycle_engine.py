@@ -1116,6 +1116,10 @@ class CrmLifecycleEngine(models.AbstractModel):
             source = lines(SQL("TRUE"))
             residual = as_of_residual
         else:
+            # the clients of the batch settled later, one array for both uses
+            later = SQL(
+                "p.commercial_partner_id = ANY(%s)", id_array(sorted(settled_later))
+            )
             source = SQL(
                 "%s UNION ALL %s",
                 lines(
@@ -1124,21 +1128,15 @@ class CrmLifecycleEngine(models.AbstractModel):
                         " OR l.reconciled IS NOT true)"
                     )
                 ),
-                lines(
-                    SQL(
-                        "l.reconciled AND p.commercial_partner_id = ANY(%s)",
-                        id_array(sorted(settled_later)),
-                    )
-                ),
+                lines(SQL("l.reconciled AND %s", later)),
             )
             # today, a client without a reconciliation dated later has all
             # the reconciliations of its lines dated on or before today: what
             # is left of a line is Odoo's residual (the same sum), not
             # summed again from its reconciliations (two lookups per line)
             residual = SQL(
-                "CASE WHEN p.commercial_partner_id = ANY(%s) THEN %s"
-                " ELSE l.amount_residual END",
-                id_array(sorted(settled_later)),
+                "CASE WHEN %s THEN %s ELSE l.amount_residual END",
+                later,
                 as_of_residual,
             )
         return self._fetch(

@@ -1675,13 +1675,15 @@ class CrmLifecycleEngine(models.AbstractModel):
                 context["note_header"],
             )
 
-    def _insert_rows(self, model_name, rows):
+    def _insert_rows(self, model_name, rows, shared=None):
         """Insert ``rows`` (dicts of stored fields; None, or no key, is
         empty: False is a boolean's) into the table of ``model_name`` in one
         statement, as the engine (superuser) at the transaction's time; the
-        model's cache is invalidated."""
+        model's cache is invalidated. ``shared``: the values of stored fields
+        every row has, sent once for the statement, not once per row."""
         Model = self.env[model_name]
         names = sorted({name for row in rows for name in row})
+        shared = shared or {}
         now = self.env.cr.now()
         self.env.cr.execute(
             SQL(
@@ -1692,8 +1694,22 @@ class CrmLifecycleEngine(models.AbstractModel):
                   FROM %(rows)s
                 """,
                 table=SQL.identifier(Model._table),
-                columns=SQL(", ").join(SQL.identifier(name) for name in names),
-                values=SQL(", ").join(SQL.identifier("v", name) for name in names),
+                columns=SQL(", ").join(
+                    SQL.identifier(name) for name in (*names, *shared)
+                ),
+                values=SQL(", ").join(
+                    [
+                        *(SQL.identifier("v", name) for name in names),
+                        *(
+                            SQL(
+                                "%s::%s",
+                                value,
+                                SQL(Model._fields[name].column_type[1]),
+                            )
+                            for name, value in shared.items()
+                        ),
+                    ]
+                ),
                 uid=self.env.uid,
                 now=now,
                 rows=json_rows(Model, names, rows),
@@ -1719,25 +1735,30 @@ class CrmLifecycleEngine(models.AbstractModel):
         """One internal note per client of ``bodies`` ({partner id: Markup}),
         as ``_message_log_batch`` writes them (author, subtype, no
         notification; ``header``: ``_note_header``, read when not given), in
-        one INSERT."""
+        one INSERT. The notes share one message id of Odoo's, each made
+        unique by its position in the batch: one random draw and one host
+        name for the batch, not for each note."""
         Partner = self.env["res.partner"]
         header = header or self._note_header()
-        now = self.env.cr.now()
+        # "<random.time-openerp-message-notify@host>"
+        message_id = generate_tracking_message_id("message-notify")[1:]
         self._insert_rows(
             "mail.message",
             [
                 {
-                    "model": Partner._name,
                     "res_id": partner_id,
                     "body": str(body),
-                    **header,
-                    "message_type": "notification",
-                    "is_internal": True,
-                    "message_id": generate_tracking_message_id("message-notify"),
-                    "date": now,
+                    "message_id": f"<{index}.{message_id}",
                 }
-                for partner_id, body in bodies.items()
+                for index, (partner_id, body) in enumerate(bodies.items())
             ],
+            {
+                "model": Partner._name,
+                **header,
+                "message_type": "notification",
+                "is_internal": True,
+                "date": self.env.cr.now(),
+            },
         )
         Partner.invalidate_model(["message_ids"])
 

@@ -376,6 +376,53 @@ class TestLifecycleEngine(LifecycleCase):
             self.assertEqual(first.loyalty_level_id, self.level["bronze"])
         self.assertEqual(self.stage_of(partners[300]), "prospect")
 
+    def test_notes_written_as_odoo_logs_them(self):
+        """The engine's notes of a batch, written in one INSERT with their
+        shared values sent once, are those ``_message_log_batch`` writes:
+        same author, addresses, subtype and type, each with a message id of
+        its own in Odoo's format."""
+        partners = self.env["res.partner"].create(
+            [{"name": f"Noted {index}", "is_company": True} for index in range(3)]
+        )
+        self.env.cr.flush()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE crm_lifecycle_client SET stage_id = NULL, facts_key = NULL"
+                " WHERE partner_id = ANY(%s)",
+                partners.ids,
+            )
+        )
+        domain = [
+            ("model", "=", "res.partner"),
+            ("res_id", "in", partners.ids),
+            ("message_type", "=", "notification"),
+        ]
+        # the notes of their creation, computed at precommit, are left out
+        created = self.env["mail.message"].search(domain)
+        self.env.invalidate_all()
+        self.recompute(partners)
+        notes = self.env["mail.message"].search(domain) - created
+        self.assertEqual(sorted(notes.mapped("res_id")), sorted(partners.ids))
+        reference = partners[0]._message_log_batch(bodies={partners[0].id: "Reference"})
+        fields_shared = [
+            "model",
+            "author_id",
+            "email_from",
+            "reply_to",
+            "subtype_id",
+            "message_type",
+            "is_internal",
+        ]
+        for note in notes:
+            self.assertIn("Lifecycle stage", str(note.body))
+            # dated at the transaction's time, as the rows it writes
+            self.assertEqual(note.date, self.env.cr.now())
+            for name in fields_shared:
+                self.assertEqual(note[name], reference[name], name)
+        self.assertEqual(len(set(notes.mapped("message_id"))), 3)
+        for message_id in notes.mapped("message_id"):
+            self.assertRegex(message_id, r"^<[\d.]+-openerp-message-notify@.+>$")
+
     def test_batch_leaves_the_garbage_collector_as_found(self):
         """A batch pauses the process's garbage collector and switches it
         on again, failed or not; paused by another thread, it stays so."""

@@ -288,24 +288,31 @@ class CrmLifecycleEngine(models.AbstractModel):
             SQL(
                 """
                 WITH snapshot AS (
-                    SELECT partner_id, date, stage_id,
-                           min(date) FILTER (
-                               WHERE stage_id = ANY(%(customer)s)) OVER (
-                               PARTITION BY partner_id ORDER BY date
-                               ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
-                           ) AS next_customer_date
-                      FROM crm_lifecycle_snapshot
-                     WHERE company_id = %(company)s
-                       AND date < %(today)s
+                    -- each month end at a pre-customer stage, and whether a
+                    -- later one within twelve months is at a customer stage:
+                    -- a lookup by the index of the client's month ends, not
+                    -- a window over every snapshot of the company
+                    SELECT s.partner_id, s.date, s.stage_id,
+                           EXISTS (
+                               SELECT 1 FROM crm_lifecycle_snapshot c
+                                WHERE c.partner_id = s.partner_id
+                                  AND c.company_id = s.company_id
+                                  AND c.date > s.date
+                                  AND c.date <= s.date + interval '12 months'
+                                  AND c.date < %(today)s
+                                  AND c.stage_id = ANY(%(customer)s)
+                           ) AS converted
+                      FROM crm_lifecycle_snapshot s
+                     WHERE s.company_id = %(company)s
+                       AND s.date < %(today)s
+                       AND s.stage_id = ANY(%(pre_customer)s)
                 )
                 SELECT stage_id,
                        date + interval '12 months' < %(today)s AS over,
                        count(*),
-                       count(*) FILTER (WHERE next_customer_date
-                                        <= date + interval '12 months'),
+                       count(*) FILTER (WHERE converted),
                        count(DISTINCT partner_id)
                   FROM snapshot
-                 WHERE stage_id = ANY(%(pre_customer)s)
                  GROUP BY 1, 2
                 UNION ALL
                 SELECT NULL, NULL, count(*), 0, 0 FROM (

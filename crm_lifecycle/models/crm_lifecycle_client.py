@@ -344,14 +344,18 @@ class CrmLifecycleClient(models.Model):
         return states
 
     @api.model
-    def _write_states(self, company, rows, states=None):
+    def _write_states(self, company, rows, states=None, converter=None):
         """Insert or update the rows of ``company`` from ``rows`` ({partner id:
         {column: value}}) in one statement, only where a value differs; the
         ORM cache is invalidated. With ``states`` (the stored rows, as
         ``_read_states`` gives them), rows equal to them are not even sent.
-        Returns the ids of the partners written."""
+        ``converter``: ``_column_converter`` of the state columns in the
+        company's currency, made once for a run of many batches (made here
+        when not given). Returns the ids of the partners written."""
         columns = self._state_columns()
-        convert, digits = self._column_converter(columns, company.currency_id)
+        convert, digits = converter or self._column_converter(
+            columns, company.currency_id
+        )
         states = states or {}
         partner_ids = list(rows)
         new = convert(rows.values())

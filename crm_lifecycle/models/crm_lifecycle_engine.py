@@ -342,55 +342,57 @@ class CrmLifecycleEngine(models.AbstractModel):
         out: a client is computed only where it is visible."""
         if not partners:
             return
+        # the objects of the batch are freed as ``_compute_paused`` returns,
+        # before the collector is switched on again: its first collection
+        # then has no batch to go through
         with collection_paused():
-            self.env.flush_all()
-            self._without_jit()
-            run = {} if run is None else run
-            if ("today", company.id) not in run:
-                # one day for the whole run
-                run["today", company.id] = fields.Date.context_today(
-                    self.with_company(company)
-                )
-            today = run["today", company.id]
-            key = (company.id, today)
-            if key not in run:
-                run[key] = self._company_context(company, today)
-            context = run[key]
-            facts = self._facts(partners.ids, company, today, context)
-            # the clients whose facts, company figures and settings are those
-            # their row was computed from, on a day before their recheck date,
-            # would come out as they are: nothing to compute, nothing written
-            partners = (
-                self.env["res.partner"]
-                .with_company(company)
-                .with_context(active_test=False)
-                .browse(
-                    [
-                        partner_id
-                        for partner_id, partner_facts in sorted(facts.items())
-                        if run.get("force")
-                        or self._needs_computing(partner_facts, today)
-                    ]
-                )
+            self._compute_paused(partners, company, run)
+
+    def _compute_paused(self, partners, company, run):
+        """``_compute_batch``, the garbage collector paused."""
+        self.env.flush_all()
+        self._without_jit()
+        run = {} if run is None else run
+        if ("today", company.id) not in run:
+            # one day for the whole run
+            run["today", company.id] = fields.Date.context_today(
+                self.with_company(company)
             )
-            if not partners:
-                return
-            # the rows of the clients that have one (none on a first run)
-            states = self.env["crm.lifecycle.client"]._read_states(
+        today = run["today", company.id]
+        key = (company.id, today)
+        if key not in run:
+            run[key] = self._company_context(company, today)
+        context = run[key]
+        facts = self._facts(partners.ids, company, today, context)
+        # the clients whose facts, company figures and settings are those
+        # their row was computed from, on a day before their recheck date,
+        # would come out as they are: nothing to compute, nothing written
+        partners = (
+            self.env["res.partner"]
+            .with_company(company)
+            .with_context(active_test=False)
+            .browse(
                 [
                     partner_id
-                    for partner_id in partners.ids
-                    if facts[partner_id]["stored"]
-                ],
-                company,
+                    for partner_id, partner_facts in sorted(facts.items())
+                    if run.get("force") or self._needs_computing(partner_facts, today)
+                ]
             )
-            metrics = self._metrics(partners, company, today, context, facts)
-            for partner_id, values in metrics.items():
-                values["facts"] = facts[partner_id]
-            results, changes = self._write_results(
-                partners, company, metrics, states, context, today
-            )
-            self._after_results(partners, company, results, changes, context)
+        )
+        if not partners:
+            return
+        # the rows of the clients that have one (none on a first run)
+        states = self.env["crm.lifecycle.client"]._read_states(
+            [partner_id for partner_id in partners.ids if facts[partner_id]["stored"]],
+            company,
+        )
+        metrics = self._metrics(partners, company, today, context, facts)
+        for partner_id, values in metrics.items():
+            values["facts"] = facts[partner_id]
+        results, changes = self._write_results(
+            partners, company, metrics, states, context, today
+        )
+        self._after_results(partners, company, results, changes, context)
 
     def _needs_computing(self, facts, today):
         """Whether a client whose facts are ``facts`` (``_facts``) must be
@@ -627,8 +629,18 @@ class CrmLifecycleEngine(models.AbstractModel):
             [("company_id", "in", [False, company.id])],
             order="priority desc, sequence",
         )
+        Client = self.env["crm.lifecycle.client"]
         return {
             "stages": stages,
+            # read once per run, not once per batch (the ORM's cache is
+            # emptied between batches): the company's name in the notes, the
+            # converter of the client rows with its currency's decimals, the
+            # names of stages and levels in the notes (``_note_names``)
+            "company_name": company.name,
+            "client_converter": Client._column_converter(
+                Client._state_columns(), company.currency_id
+            ),
+            "note_names": {},
             # whether ``today`` is the current day (not a past date)
             "current": today >= fields.Date.context_today(self.with_company(company)),
             # read once, not per client: (stage, id, code, built-in?) in
@@ -967,10 +979,15 @@ class CrmLifecycleEngine(models.AbstractModel):
 
     def _company_tree(self, company):
         """SQL of the ids of ``company`` and its branches: their documents count
-        in the company's figures, as Odoo counts them for credit."""
+        in the company's figures, as Odoo counts them for credit. The tree is
+        read by the query, not from the company's record: a batch reads no
+        record of the company's (the engine empties the ORM's cache between
+        batches)."""
         return SQL(
-            "SELECT id FROM res_company WHERE parent_path LIKE %s",
-            f"{company.parent_path}%",
+            "SELECT c.id FROM res_company c JOIN res_company root"
+            " ON c.parent_path LIKE root.parent_path || %s WHERE root.id = %s",
+            "%",
+            company.id,
         )
 
     def _query_invoices(self, partner_ids, company, today, windows=()):
@@ -1479,7 +1496,9 @@ class CrmLifecycleEngine(models.AbstractModel):
         domain_matches = {}
         if context["rule_domains"]:
             # the rules read the new metrics: write them first
-            Client._write_states(company, rows, states)
+            Client._write_states(
+                company, rows, states, converter=context["client_converter"]
+            )
             for stage_id, domain in context["rule_domains"].items():
                 domain_matches[stage_id] = self._rule_matches(
                     stages.browse(stage_id), domain, partners, company, context
@@ -1519,7 +1538,9 @@ class CrmLifecycleEngine(models.AbstractModel):
                 now if current else self._first_stage_date(values, stage, now, today)
             )
             changes.append((partner, current, stage, reason, state["stage_date"]))
-        Client._write_states(company, rows, states)
+        Client._write_states(
+            company, rows, states, converter=context["client_converter"]
+        )
         return rows, changes
 
     def _recheck_dates(self, values, result, context, today):
@@ -1658,6 +1679,7 @@ class CrmLifecycleEngine(models.AbstractModel):
                     for partner_id, row in results.items()
                     if partner_id in partner_ids
                 },
+                context,
             )
             history += lang_history
             notes.update(lang_notes)
@@ -1784,10 +1806,11 @@ class CrmLifecycleEngine(models.AbstractModel):
             languages[partner_id] = lang
         return languages
 
-    def _change_logs(self, changes, company, results):
+    def _change_logs(self, changes, company, results, context):
         """History values and chatter lines ({partner id: [line]}: HTML, every
         value escaped) of the stage changes, in the language of the engine's
-        context (stage names too); extended by the loyalty levels."""
+        context (stage names too); extended by the loyalty levels. ``context``:
+        the run's (``_company_context``)."""
         now = fields.Datetime.now()
         # the note's HTML: the line translated and escaped, as the names,
         # once for the batch, filled in for each change
@@ -1804,10 +1827,11 @@ class CrmLifecycleEngine(models.AbstractModel):
                 )
             )
         )
-        company_id, company_name = company.id, str(escape(company.name))
+        company_id, company_name = company.id, str(escape(context["company_name"]))
         names = self._note_names(
             "crm.lifecycle.stage",
             [stage.id for change in changes for stage in change[1:3]],
+            context,
         )
         history = []
         notes = {}
@@ -1837,15 +1861,20 @@ class CrmLifecycleEngine(models.AbstractModel):
             )
         return history, notes
 
-    def _note_names(self, model_name, ids):
+    def _note_names(self, model_name, ids, context):
         """{id: name} of the records ``ids`` of ``model_name`` (stages or
         levels; False, no record: "none") in the language of the engine's
-        context, escaped for a note's HTML, read at once: once per batch, not
-        once per change."""
-        none = self.env._("none")
-        names = {False: str(escape(none))}
-        for record in self.env[model_name].browse(set(ids) - {False}):
-            names[record.id] = str(escape(record.name or none))
+        context, escaped for a note's HTML, read at once: once per run and
+        language (kept in the run's ``context``), not once per change."""
+        lang = self.env.lang
+        names = context["note_names"].get((model_name, lang))
+        if names is None:
+            names = context["note_names"][model_name, lang] = {
+                False: str(escape(self.env._("none")))
+            }
+        missing = set(ids) - set(names)
+        for record in self.env[model_name].browse(missing):
+            names[record.id] = str(escape(record.name or names[False]))
         return names
 
     # ------------------------------------------------------------------

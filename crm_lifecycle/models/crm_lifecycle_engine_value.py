@@ -93,6 +93,8 @@ class CrmLifecycleEngine(models.AbstractModel):
                 for frequency in range(1, 6)
             },
             decimal_places=company.currency_id.decimal_places,
+            # read once per run, not once per batch (``_after_results``)
+            loyalty_pricelist=company.lifecycle_loyalty_pricelist,
         )
         context.update(self._company_figures(company, today, context["stages"]))
         # the days after the last purchase at which the recency score falls,
@@ -558,7 +560,7 @@ class CrmLifecycleEngine(models.AbstractModel):
     # ------------------------------------------------------------------
     def _after_results(self, partners, company, results, changes, context):
         res = super()._after_results(partners, company, results, changes, context)
-        if company.lifecycle_loyalty_pricelist:
+        if context["loyalty_pricelist"]:
             self._apply_loyalty_pricelists(
                 self._loyalty_changes(partners, results), company
             )
@@ -571,18 +573,19 @@ class CrmLifecycleEngine(models.AbstractModel):
             if "loyalty_change" in results[partner.id]
         ]
 
-    def _change_logs(self, changes, company, results):
-        history, notes = super()._change_logs(changes, company, results)
+    def _change_logs(self, changes, company, results, context):
+        history, notes = super()._change_logs(changes, company, results, context)
         partners = self.env["res.partner"].browse(list(results))
         now = fields.Datetime.now()
         # the note's HTML: the line translated and escaped, as the names,
         # once for the batch, filled in for each change
         line = str(escape(self.env._("Loyalty level (%(company)s): %(old)s → %(new)s")))
-        company_id, company_name = company.id, str(escape(company.name))
+        company_id, company_name = company.id, str(escape(context["company_name"]))
         loyalty_changes = self._loyalty_changes(partners, results)
         names = self._note_names(
             "crm.loyalty.level",
             [level.id for change in loyalty_changes for level in change[1:]],
+            context,
         )
         for partner, old, new in loyalty_changes:
             history.append(

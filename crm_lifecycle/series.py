@@ -20,7 +20,7 @@ same on both.
 - Dashboards: ``get_readonly_dashboard`` on 18.0,
   ``_get_serialized_readonly_dashboard`` (JSON) on 19.0.
 - Messages: ``_message_compute_author`` takes ``raise_on_email`` on 18.0
-  only.
+  only; ``_notify_get_reply_to`` takes the author on 19.0 only.
 - Pricelists: on 19.0 a partner has no pricelist unless the Pricelists
   feature (``product.group_product_pricelist``) is on.
 - Grouped reads of the web client: ``read_group`` (lazy=False) on 18.0,
@@ -144,6 +144,18 @@ def message_author(records):
     if MAJOR >= 19:
         return records._message_compute_author(None, None)
     return records._message_compute_author(None, None, raise_on_email=False)
+
+
+def note_reply_to(env, email_from, author_id):
+    """The reply-to address of a note logged by ``author_id`` (its
+    ``email_from``), as ``_message_log_batch`` computes it: the author's name
+    goes into it on 19.0."""
+    thread = env["mail.thread"]
+    if MAJOR >= 19:
+        return thread._notify_get_reply_to(default=email_from, author_id=author_id)[
+            False
+        ]
+    return thread._notify_get_reply_to(default=email_from)[False]
 
 
 def set_group_category(env, category, groups):

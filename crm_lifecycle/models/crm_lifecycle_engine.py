@@ -1748,9 +1748,7 @@ class CrmLifecycleEngine(models.AbstractModel):
             "author_id": author_id or None,
             "email_from": email_from or None,
             "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
-            "reply_to": self.env["mail.thread"]._notify_get_reply_to(
-                default=email_from
-            )[False],
+            "reply_to": series.note_reply_to(self.env, email_from, author_id),
         }
 
     def _log_notes(self, bodies, header=None):

@@ -511,7 +511,7 @@ def engine_measures(args, total):
     print(
         f"per-partner ORM loop on {orm['clients']} clients: "
         f"{orm_per_client * 1000:.1f} ms per client = "
-        f"{orm_per_client / engine_per_client:.0f} × the engine [target ≥ 30]"
+        f"{orm_per_client / engine_per_client:.1f} × the engine [target ≥ 30]"
     )
     # leave the data set computed, as a user would find it
     run_step(args, "first", reset=True, repeat=1)

@@ -16,6 +16,11 @@ from .common import LifecycleCase
 # company for the notes of clients without one): its clients have documents
 # and leads, no open receivable line (no query of receivables)
 ENGINE_BATCH_QUERIES = 23
+# queries of each later batch of the same run: what is read once per run
+# (the company, its currency, the names of stages and levels in the notes,
+# the receivable accounts) is not read again once the ORM's cache is emptied
+# between batches
+LATER_BATCH_QUERIES = 9
 
 
 @tagged("post_install", "-at_install")
@@ -375,6 +380,44 @@ class TestLifecycleEngine(LifecycleCase):
             self.assertEqual(self.stage_of(first), "new_customer")
             self.assertEqual(first.loyalty_level_id, self.level["bronze"])
         self.assertEqual(self.stage_of(partners[300]), "prospect")
+
+    @freeze_time("2026-03-01")
+    def test_later_batches_of_a_run_read_nothing_again(self):
+        """A run of several batches empties the ORM's cache between them;
+        what every batch needs of the company (its branches, name, currency,
+        stage and level names) is read once for the run, not again by each
+        batch."""
+        partners = self.env["res.partner"].create(
+            [{"name": f"Batch {index}", "is_company": True} for index in range(3)]
+        )
+        for partner in partners:
+            self.lead(partner)
+            self.paid_invoice(partner, 100.0, "2026-02-01")
+        self.env["ir.config_parameter"].sudo().set_param("crm_lifecycle.batch_size", 1)
+
+        def run(clients):
+            """Queries of a run of one batch per client of ``clients``, every
+            client changing stage and level."""
+            self.env.cr.flush()
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE crm_lifecycle_client SET stage_id = NULL,"
+                    " loyalty_level_id = NULL, facts_key = NULL"
+                    " WHERE partner_id = ANY(%s)",
+                    partners.ids,
+                )
+            )
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            self.recompute(clients)
+            return self.env.cr.sql_log_count - before
+
+        run(partners[:1])  # the caches of a process that ran before
+        two, three = run(partners[:2]), run(partners)
+        self.assertEqual(three - two, LATER_BATCH_QUERIES)
+        for partner in partners:
+            self.assertEqual(self.stage_of(partner), "new_customer")
+            self.assertEqual(partner.loyalty_level_id, self.level["bronze"])
 
     def test_notes_written_as_odoo_logs_them(self):
         """The engine's notes of a batch, written in one INSERT with their

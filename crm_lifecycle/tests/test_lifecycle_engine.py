@@ -34,6 +34,20 @@ class TestLifecycleEngine(LifecycleCase):
             )
         )
 
+    def forget_results(self, partners):
+        """Forget what the engine wrote for ``partners`` (stage, level,
+        facts): their next computation changes every one of them."""
+        self.env.cr.flush()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE crm_lifecycle_client SET stage_id = NULL,"
+                " loyalty_level_id = NULL, facts_key = NULL"
+                " WHERE partner_id = ANY(%s)",
+                partners.ids,
+            )
+        )
+        self.env.invalidate_all()
+
     @freeze_time("2026-03-01")
     def test_events_only_mark_and_cron_drains(self):
         client = self.create_client("Queued")
@@ -361,15 +375,7 @@ class TestLifecycleEngine(LifecycleCase):
         self.recompute(warm_up)
         # the new clients are computed at precommit: their results are
         # forgotten, so that each batch below changes every client
-        self.env.cr.flush()
-        self.env.cr.execute(
-            SQL(
-                "UPDATE crm_lifecycle_client SET stage_id = NULL,"
-                " loyalty_level_id = NULL, facts_key = NULL"
-                " WHERE partner_id = ANY(%s)",
-                partners.ids,
-            )
-        )
+        self.forget_results(partners)
 
         for clients in (single, hundred, two_hundred):
             # every client changes stage, the paying one changes level too
@@ -398,16 +404,7 @@ class TestLifecycleEngine(LifecycleCase):
         def run(clients):
             """Queries of a run of one batch per client of ``clients``, every
             client changing stage and level."""
-            self.env.cr.flush()
-            self.env.cr.execute(
-                SQL(
-                    "UPDATE crm_lifecycle_client SET stage_id = NULL,"
-                    " loyalty_level_id = NULL, facts_key = NULL"
-                    " WHERE partner_id = ANY(%s)",
-                    partners.ids,
-                )
-            )
-            self.env.invalidate_all()
+            self.forget_results(partners)
             before = self.env.cr.sql_log_count
             self.recompute(clients)
             return self.env.cr.sql_log_count - before
@@ -427,14 +424,7 @@ class TestLifecycleEngine(LifecycleCase):
         partners = self.env["res.partner"].create(
             [{"name": f"Noted {index}", "is_company": True} for index in range(3)]
         )
-        self.env.cr.flush()
-        self.env.cr.execute(
-            SQL(
-                "UPDATE crm_lifecycle_client SET stage_id = NULL, facts_key = NULL"
-                " WHERE partner_id = ANY(%s)",
-                partners.ids,
-            )
-        )
+        self.forget_results(partners)
         domain = [
             ("model", "=", "res.partner"),
             ("res_id", "in", partners.ids),
@@ -442,7 +432,6 @@ class TestLifecycleEngine(LifecycleCase):
         ]
         # the notes of their creation, computed at precommit, are left out
         created = self.env["mail.message"].search(domain)
-        self.env.invalidate_all()
         self.recompute(partners)
         notes = self.env["mail.message"].search(domain) - created
         self.assertEqual(sorted(notes.mapped("res_id")), sorted(partners.ids))

@@ -132,18 +132,26 @@ class CrmLifecycleEngine(models.AbstractModel):
         The engine works as superuser: callers check the user's rights."""
         self = self.sudo()
         self.env["res.partner"].flush_model(["commercial_partner_id"])
+        # their commercial entities that are clients (the partners of users
+        # and companies are not), archived ones included, in one query, as
+        # one array: the run holds their ids once, not a row of the result
+        # per id, fetched for the entities, then again for the clients
+        # (4 MB for 50,000 clients, more than a batch's working set)
+        clients = (
+            self.env["res.partner"]
+            .with_context(active_test=False)
+            ._search(self._client_domain())
+        )
         self.env.cr.execute(
             SQL(
-                "SELECT DISTINCT commercial_partner_id FROM res_partner"
-                " WHERE id = ANY(%s) AND commercial_partner_id IS NOT NULL"
-                " ORDER BY commercial_partner_id",
+                "SELECT array_agg(DISTINCT p.commercial_partner_id"
+                " ORDER BY p.commercial_partner_id) FROM res_partner p"
+                " WHERE p.id = ANY(%s) AND p.commercial_partner_id IN %s",
                 id_array(partners.ids),
+                clients.subselect(),
             )
         )
-        # the partners of users and companies are no clients
-        commercial_ids = self._clients_among(
-            self.env["res.partner"].browse([row[0] for row in self.env.cr.fetchall()])
-        ).ids
+        commercial_ids = self.env.cr.fetchone()[0] or []
         run = {"force": force}
         for company in (companies or self.env.companies).sudo():
             for batch in split_every(self._batch_size(), commercial_ids):

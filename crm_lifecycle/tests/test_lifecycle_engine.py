@@ -11,11 +11,12 @@ from odoo.tools import SQL
 from ..models.crm_lifecycle_engine import collection_paused
 from .common import LifecycleCase
 
-# queries of one engine batch (JIT off, metrics, stage, level, RFM, value,
-# logs; the receivable accounts, read once per run; the language of the
-# company for the notes of clients without one): its clients have documents
-# and leads, no open receivable line (no query of receivables)
-ENGINE_BATCH_QUERIES = 23
+# queries of a run of one engine batch (its clients, in one query; JIT off,
+# metrics, stage, level, RFM, value, logs; the receivable accounts, read
+# once per run; the language of the company for the notes of clients without
+# one): its clients have documents and leads, no open receivable line (no
+# query of receivables)
+ENGINE_BATCH_QUERIES = 22
 # queries of each later batch of the same run: what is read once per run
 # (the company, its currency, the names of stages and levels in the notes,
 # the receivable accounts) is not read again once the ORM's cache is emptied

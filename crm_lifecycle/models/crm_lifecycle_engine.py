@@ -132,11 +132,11 @@ class CrmLifecycleEngine(models.AbstractModel):
         The engine works as superuser: callers check the user's rights."""
         self = self.sudo()
         self.env["res.partner"].flush_model(["commercial_partner_id"])
-        # their commercial entities that are clients (the partners of users
-        # and companies are not), archived ones included, in one query, as
-        # one array: the run holds their ids once, not a row of the result
-        # per id, fetched for the entities, then again for the clients
-        # (4 MB for 50,000 clients, more than a batch's working set)
+        # their commercial entities that are clients (``_client_domain``),
+        # archived ones included, as one array from one query: the run holds
+        # their ids once, not a row of the result per id, fetched for the
+        # entities, then again for the clients (4 MB for 50,000 clients,
+        # more than a batch's working set)
         clients = (
             self.env["res.partner"]
             .with_context(active_test=False)
